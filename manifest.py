@@ -1,0 +1,13 @@
+# Freeze description for MicroPython firmware builds (ports/*/boards/*/manifest.py can
+# include() this file). aioble itself comes from micropython-lib.
+metadata(
+    description="Peer Manager for aioble: bonds on flash (ZMS records), peer IDs, security, privacy.",
+    version="0.1.0",
+    license="MIT",
+)
+
+require("aioble")
+
+# opt=3 strips asserts and line numbers; viper/native code is compiled to machine code
+# for the target by the firmware's mpy-cross (the port sets the architecture).
+package("aioble_pm", opt=3)
