@@ -1,3 +1,33 @@
-"""aioble_pm: a Peer Manager for aioble (bonds on flash, peer IDs, security, privacy)."""
+"""aioble_pm: a Peer Manager for aioble (bonds on flash, peer IDs, security, privacy).
+
+Public names are loaded on first use, so `from aioble_pm import privacy` does not pull
+in the whole manager (each module costs RAM on a microcontroller).
+"""
 
 __version__ = "0.1.0"
+
+_SECURITY = ("SecurityError", "SecParams", "pairing_method", "IO_DISPLAY_ONLY", "IO_DISPLAY_YESNO",
+             "IO_KEYBOARD_ONLY", "IO_NO_INPUT_OUTPUT", "IO_KEYBOARD_DISPLAY")
+_MANAGER = ("PeerManager", "Event", "PeerInfo", "EVICT_LRU", "REJECT", "SKIP_NO_ID_ADDR", "SKIP_NO_IRK",
+            "BONDED_PEER_CONNECTED", "CONN_SEC_START", "CONN_SEC_SUCCEEDED", "CONN_SEC_FAILED",
+            "CONN_SEC_CONFIG_REQ", "PASSKEY_DISPLAY", "PASSKEY_REQUEST", "NUMERIC_COMPARISON",
+            "STORAGE_FULL", "PEER_DELETE_SUCCEEDED", "PEER_DELETE_FAILED", "PEERS_DELETE_SUCCEEDED",
+            "PEER_DATA_UPDATE_SUCCEEDED", "PEER_DATA_UPDATE_FAILED", "ERROR_UNEXPECTED", "PEER_EVICTED",
+            "PROC_ENCRYPTION", "PROC_BONDING", "PROC_PAIRING")
+
+
+def __getattr__(name):
+    if name in _MANAGER:
+        from . import manager as m
+    elif name in _SECURITY:
+        from . import security as m
+    else:
+        # MicroPython asks here before importing a submodule (`from aioble_pm import zms`)
+        try:
+            __import__("aioble_pm." + name)
+        except ImportError:
+            raise AttributeError(name)
+        return globals()[name]
+    value = getattr(m, name)
+    globals()[name] = value
+    return value

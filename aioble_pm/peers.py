@@ -1,0 +1,373 @@
+"""Peer database: small integer peer IDs, each peer's records in the ZMS store, and the
+small in-RAM index rebuilt from the store at start-up.
+
+Record IDs are `(peer_id << 16) | data_id` with the Peer Manager's data IDs (FACTS §1.10).
+The NimBLE secrets of a peer are stored as `key (7 bytes) || value`, so a record names
+its peer even when the value has a layout nimble.py does not know. A peer exists while
+it has at least one secret record; its rank and app data are deleted with it.
+RAM per peer: a 16-byte index entry, 16 bytes of IRK and one bit of the ID bitmap.
+"""
+import micropython
+from micropython import const
+
+from . import nimble
+
+DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
+DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
+DATA_PEER_SEC = const(7)  # PM_PEER_DATA_ID_BONDING: NimBLE PEER_SEC (peer's keys, identity)
+DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)
+
+# System records live under a reserved peer ID, above any real one.
+_SYSTEM = const(0xFFF0)
+SYS_OUR_IRK = const(0xFFF00001)  # our IRK (MicroPython's secret type 10, key b"irk")
+SYS_SCHEMA = const(0xFFF00002)  # u8 schema version of this layout
+SCHEMA = const(1)
+MAX_PEERS = const(1024)
+
+# Index entry (16 bytes): flags, key_size, NimBLE key (type + address LSB-first),
+# pad, rank u32 LE, pad.
+_ENTRY = const(16)
+_FLAGS = const(0)
+_KEY_SIZE = const(1)
+_KEY = const(2)
+_RANK = const(10)
+_USED = const(0x01)
+_HAS_OUR = const(0x02)
+_HAS_PEER = const(0x04)
+_HAS_IRK = const(0x08)
+_AUTH = const(0x10)
+_SC = const(0x20)
+_UNPARSED = const(0x40)  # a secret with a layout we could not parse
+
+_SEC_DATA = {nimble.SEC_OUR: DATA_OUR_SEC, nimble.SEC_PEER: DATA_PEER_SEC}
+_SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
+
+
+class StorageFull(Exception):
+    """No peer ID free (max_peers reached) or no room left in the flash store."""
+
+
+def _lowest_free_ref(bitmap, n):
+    for i in range(n):
+        if not bitmap[i >> 3] & (1 << (i & 7)):
+            return i
+    return -1
+
+
+@micropython.viper
+def _lowest_free(bitmap: ptr8, n: int) -> int:
+    """Lowest clear bit among the first n of the ID bitmap, or -1."""
+    i = 0
+    nbytes = (n + 7) >> 3
+    while i < nbytes:
+        b = bitmap[i]
+        if b != 0xFF:
+            j = 0
+            while j < 8:
+                if not (b & (1 << j)):
+                    k = (i << 3) + j
+                    return k if k < n else -1
+                j += 1
+        i += 1
+    return -1
+
+
+def _find_key_ref(index, n, key):
+    for pid in range(n):
+        o = pid * _ENTRY
+        if index[o + _FLAGS] & _USED and index[o + _KEY : o + _KEY + 7] == bytes(key):
+            return pid
+    return -1
+
+
+@micropython.viper
+def _find_key(index: ptr8, n: int, key: ptr8) -> int:
+    """Peer ID whose index entry holds this 7-byte NimBLE key, or -1."""
+    k0 = key[0]
+    k1 = key[1]
+    pid = 0
+    o = 0
+    while pid < n:
+        if index[o] & 1 and index[o + 3] == k1 and index[o + 2] == k0:
+            j = 2
+            while j < 7:
+                if index[o + 2 + j] != key[j]:
+                    break
+                j += 1
+            if j == 7:
+                return pid
+        pid += 1
+        o += 16
+    return -1
+
+
+def _u32(buf, o):
+    return buf[o] | buf[o + 1] << 8 | buf[o + 2] << 16 | buf[o + 3] << 24
+
+
+def _put_u32(buf, o, v):
+    for i in range(4):
+        buf[o + i] = (v >> (8 * i)) & 0xFF
+
+
+def record_id(peer_id, data_id):
+    return (peer_id << 16) | data_id
+
+
+class PeerDB:
+    """Peers in a ZMS store. Methods take and return peer IDs (ints 0..max_peers-1)."""
+
+    def __init__(self, store, max_peers=8, app_data_max=64):
+        if type(max_peers) is not int or not 1 <= max_peers <= MAX_PEERS:
+            raise ValueError("max_peers must be an int in 1..%d" % MAX_PEERS)
+        if type(app_data_max) is not int or not 1 <= app_data_max <= 1024:
+            raise ValueError("app_data_max must be an int in 1..1024")
+        self.store = store
+        self.max_peers = max_peers
+        self.app_data_max = app_data_max
+        self._index = bytearray(max_peers * _ENTRY)
+        self._irks = bytearray(max_peers * 16)
+        self._bitmap = bytearray((max_peers + 7) >> 3)
+        self.dropped = []  # peer IDs found incomplete or out of range at load and removed
+        self._load()
+
+    # --- loading ---------------------------------------------------------------------
+
+    def _load(self):
+        """Rebuild the index from the store: one pass over the record IDs, then one read
+        of a secret record and the rank per peer."""
+        store = self.store
+        found = {}
+        for rid in store.ids():
+            pid = rid >> 16
+            if pid >= _SYSTEM:
+                continue
+            found[pid] = found.get(pid, 0) | (1 << (rid & 0xFFFF) if (rid & 0xFFFF) < 31 else 0)
+        for pid, data in found.items():
+            has_our = data & (1 << DATA_OUR_SEC)
+            has_peer = data & (1 << DATA_PEER_SEC)
+            if pid >= self.max_peers or not (has_our or has_peer):
+                # a peer beyond max_peers (the app lowered it), or leftovers of a peer
+                # whose secrets are gone (power cut during a delete): remove its records
+                self._delete_records(pid)
+                self.dropped.append(pid)
+                continue
+            if has_our:
+                self._index_secret(pid, nimble.SEC_OUR, store.read(record_id(pid, DATA_OUR_SEC)))
+            if has_peer:
+                self._index_secret(pid, nimble.SEC_PEER, store.read(record_id(pid, DATA_PEER_SEC)))
+            rank = store.read(record_id(pid, DATA_RANK))
+            if rank is not None and len(rank) == 4:
+                _put_u32(self._index, pid * _ENTRY + _RANK, _u32(rank, 0))
+
+    def _index_secret(self, pid, sec_type, record):
+        """Note in the index what a secret record (key || value) says about its peer."""
+        o = pid * _ENTRY
+        idx = self._index
+        idx[o + _FLAGS] |= _USED | _SEC_FLAG[sec_type]
+        idx[o + _KEY : o + _KEY + 7] = record[0:7]
+        self._bitmap[pid >> 3] |= 1 << (pid & 7)
+        info = nimble.parse_sec(memoryview(record)[7:])
+        if info is None:
+            idx[o + _FLAGS] |= _UNPARSED
+            return
+        if sec_type == nimble.SEC_PEER:
+            if info.irk:
+                idx[o + _FLAGS] |= _HAS_IRK
+                self._irks[pid * 16 : pid * 16 + 16] = info.irk
+            else:
+                idx[o + _FLAGS] &= ~_HAS_IRK
+        idx[o + _KEY_SIZE] = info.key_size
+        flags = idx[o + _FLAGS] & ~(_AUTH | _SC)
+        if info.authenticated:
+            flags |= _AUTH
+        if info.sc:
+            flags |= _SC
+        idx[o + _FLAGS] = flags
+
+    # --- queries ---------------------------------------------------------------------
+
+    def check(self, peer_id):
+        """Raise ValueError unless peer_id names a stored peer."""
+        if type(peer_id) is not int:
+            raise TypeError("peer_id must be an int, not %s" % type(peer_id).__name__)
+        if not 0 <= peer_id < self.max_peers or not self._index[peer_id * _ENTRY] & _USED:
+            raise ValueError("no peer with peer_id %d" % peer_id)
+
+    def __contains__(self, peer_id):
+        return (
+            type(peer_id) is int
+            and 0 <= peer_id < self.max_peers
+            and bool(self._index[peer_id * _ENTRY] & _USED)
+        )
+
+    def ids(self):
+        """Stored peer IDs, ascending."""
+        idx = self._index
+        return [p for p in range(self.max_peers) if idx[p * _ENTRY] & _USED]
+
+    def count(self):
+        return len(self.ids())
+
+    def find(self, key):
+        """Peer ID for a 7-byte NimBLE key (identity address), or None."""
+        pid = _find_key(self._index, self.max_peers, key)
+        return None if pid < 0 else pid
+
+    def key(self, peer_id):
+        o = peer_id * _ENTRY + _KEY
+        return bytes(self._index[o : o + 7])
+
+    def identity(self, peer_id):
+        """(addr_type, addr MSB-first) of the peer's identity address."""
+        return nimble.key_addr(self.key(peer_id))
+
+    def irk(self, peer_id):
+        """The peer's IRK (16 bytes MSB-first) or None."""
+        if not self._index[peer_id * _ENTRY] & _HAS_IRK:
+            return None
+        return bytes(self._irks[peer_id * 16 : peer_id * 16 + 16])
+
+    def authenticated(self, peer_id):
+        return bool(self._index[peer_id * _ENTRY] & _AUTH)
+
+    def sc(self, peer_id):
+        return bool(self._index[peer_id * _ENTRY] & _SC)
+
+    def parsed(self, peer_id):
+        """False if a secret of this peer has a layout nimble.py does not know."""
+        return not self._index[peer_id * _ENTRY] & _UNPARSED
+
+    def has_secret(self, peer_id, sec_type):
+        return bool(self._index[peer_id * _ENTRY] & _SEC_FLAG[sec_type])
+
+    def key_size(self, peer_id):
+        return self._index[peer_id * _ENTRY + _KEY_SIZE]
+
+    def rank(self, peer_id):
+        return _u32(self._index, peer_id * _ENTRY + _RANK)
+
+    def ranks(self):
+        """(lowest-ranked peer ID, highest-ranked peer ID), or (None, None)."""
+        lo = hi = None
+        for p in self.ids():
+            r = self.rank(p)
+            if lo is None or r < self.rank(lo):
+                lo = p
+            if hi is None or r > self.rank(hi):
+                hi = p
+        return lo, hi
+
+    # --- secrets (the NimBLE store) --------------------------------------------------
+
+    def read_secret(self, sec_type, peer_id, buf):
+        """Read the peer's secret value into buf; returns its length, or 0 if none."""
+        if not self._index[peer_id * _ENTRY] & _SEC_FLAG[sec_type]:
+            return 0
+        record = self.store.read(record_id(peer_id, _SEC_DATA[sec_type]))
+        if record is None or len(record) < 8:
+            return 0
+        n = len(record) - 7
+        buf[0:n] = memoryview(record)[7:]
+        return n
+
+    def peer_with_secret(self, sec_type, n):
+        """The n-th peer ID (ascending) holding a secret of this type, or None."""
+        flag = _SEC_FLAG[sec_type]
+        idx = self._index
+        for p in range(self.max_peers):
+            if idx[p * _ENTRY] & flag:
+                if n == 0:
+                    return p
+                n -= 1
+        return None
+
+    def allocate(self):
+        """Lowest free peer ID, or None when all max_peers IDs are used."""
+        pid = _lowest_free(self._bitmap, self.max_peers)
+        return None if pid < 0 else pid
+
+    def write_secret(self, peer_id, sec_type, key, value):
+        """Store a NimBLE secret for peer_id (a new or existing peer). OSError(ENOSPC)
+        from the store when the flash is full; nothing changes then."""
+        record = bytearray(7 + len(value))
+        record[0:7] = key
+        record[7:] = value
+        new = peer_id not in self
+        self.store.write(record_id(peer_id, _SEC_DATA[sec_type]), record)
+        self._index_secret(peer_id, sec_type, record)
+        if new:
+            try:
+                self.rank_highest(peer_id)
+            except OSError:
+                pass  # the bond is stored; a rank can wait for the next use
+
+    def delete_secret(self, peer_id, sec_type):
+        """Delete one secret of a peer. The peer stays (with its ID, rank and app data)
+        even with no secret left, so that a re-pairing keeps them; `prune()` removes it."""
+        self.store.delete(record_id(peer_id, _SEC_DATA[sec_type]))
+        o = peer_id * _ENTRY
+        self._index[o] &= ~_SEC_FLAG[sec_type]
+        if sec_type == nimble.SEC_PEER:
+            self._index[o] &= ~_HAS_IRK
+
+    def prune(self, peer_id):
+        """Delete the peer if it has no secret left; True if it did."""
+        if peer_id in self and not self._index[peer_id * _ENTRY] & (_HAS_OUR | _HAS_PEER):
+            self.delete(peer_id)
+            return True
+        return False
+
+    # --- whole peers -----------------------------------------------------------------
+
+    def delete(self, peer_id):
+        """Delete every record of the peer (secrets first, so a power cut part-way
+        leaves leftovers that the next load removes), then free its ID."""
+        self.check(peer_id)
+        self._delete_records(peer_id)
+        o = peer_id * _ENTRY
+        for i in range(o, o + _ENTRY):
+            self._index[i] = 0
+        self._bitmap[peer_id >> 3] &= ~(1 << (peer_id & 7))
+
+    def _delete_records(self, peer_id):
+        for data_id in (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP):
+            self.store.delete(record_id(peer_id, data_id))
+
+    def rank_highest(self, peer_id):
+        """Make the peer the most recently used one (rank = highest + 1). When the u32
+        ranks run out, all peers are renumbered 1..n in their current order first."""
+        top = 0
+        for p in self.ids():
+            if p != peer_id:
+                top = max(top, self.rank(p))
+        if self.rank(peer_id) > top and self.rank(peer_id) != 0:
+            return
+        if top >= 0xFFFFFFFF:
+            ordered = sorted((self.rank(p), p) for p in self.ids() if p != peer_id)
+            for i, (_, p) in enumerate(ordered):
+                self._set_rank(p, i + 1)
+            top = len(ordered)
+        self._set_rank(peer_id, top + 1)
+
+    def _set_rank(self, peer_id, rank):
+        buf = bytearray(4)
+        _put_u32(buf, 0, rank)
+        self.store.write(record_id(peer_id, DATA_RANK), buf)
+        _put_u32(self._index, peer_id * _ENTRY + _RANK, rank)
+
+    def app_data(self, peer_id):
+        self.check(peer_id)
+        return self.store.read(record_id(peer_id, DATA_APP))
+
+    def set_app_data(self, peer_id, data):
+        """Store up to app_data_max bytes for the peer; None or b"" deletes them."""
+        self.check(peer_id)
+        if data is None or (type(data) in (bytes, bytearray, memoryview) and len(data) == 0):
+            self.store.delete(record_id(peer_id, DATA_APP))
+            return
+        if type(data) not in (bytes, bytearray, memoryview):
+            raise TypeError("data must be bytes-like or None, not %s" % type(data).__name__)
+        if len(data) > self.app_data_max:
+            raise ValueError("data is %d bytes, over app_data_max=%d" % (len(data), self.app_data_max))
+        self.store.write(record_id(peer_id, DATA_APP), data)

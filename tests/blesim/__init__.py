@@ -1,0 +1,100 @@
+"""blesim: a simulated `bluetooth` module (MicroPython + NimBLE) for the unix port.
+
+`import bluetooth` (tests/bluetooth.py) gives the process's own device, like a board.
+This module is the test-control side:
+
+    blesim.device(name, public=True, layout=80)  another device in this process
+    blesim.pump()                  run every queued step that is due (IRQs, frames)
+    blesim.run(ms)                 pump for `ms` of wall time (other processes too)
+    blesim.run_until(cond, ms)     pump until cond() is true; TimeoutError otherwise
+    blesim.advance(ms)             move the simulated clock forward, then pump
+    blesim.reboot(ble)             reset a device: only its Python store survives
+    blesim.forget(ble, t, addr)    the device deletes that bond (ble_gap_unpair)
+    blesim.rpa_timeout(ble, s)     RPA rotation period (NimBLE default 300 s)
+    blesim.resolving_list(ble)     [(id type, id addr, irk MSB-first)] it holds
+    blesim.connect_hub(port)       join the air of other processes (tests/blesim/hub.py)
+
+Environment of a process: BLESIM_HUB=port joins a hub at start; BLESIM_NAME,
+BLESIM_PUBLIC (12 hex digits, or "none" for no public address) and BLESIM_LAYOUT
+(80 or 88) configure its own device. Under asyncio a background task pumps.
+"""
+import os
+import time
+from .air import air
+from .device import BLE
+from .uuid import UUID
+
+_own = None
+
+
+def own():
+    """The process's own device (what bluetooth.BLE() returns)."""
+    global _own
+    if _own is None:
+        pub = os.getenv("BLESIM_PUBLIC")
+        if pub is None:
+            public = True
+        elif pub.lower() == "none":
+            public = None
+        else:
+            public = bytes.fromhex(pub.replace(":", ""))
+        _own = BLE(os.getenv("BLESIM_NAME") or "own", public, int(os.getenv("BLESIM_LAYOUT") or 80))
+    return _own
+
+
+def device(name="dev", public=True, layout=80):
+    return BLE(name, public, layout)
+
+
+def pump():
+    return air.pump()
+
+
+def run(ms):
+    end = time.ticks_add(time.ticks_ms(), ms)
+    while time.ticks_diff(end, time.ticks_ms()) > 0:
+        if not air.pump():
+            time.sleep_ms(1)
+
+
+def run_until(cond, timeout_ms=3000):
+    end = time.ticks_add(time.ticks_ms(), timeout_ms)
+    while not cond():
+        if time.ticks_diff(end, time.ticks_ms()) <= 0:
+            raise TimeoutError("blesim.run_until: condition not met in %d ms" % timeout_ms)
+        if not air.pump():
+            t = air.next_due()
+            if t != 0:
+                time.sleep_ms(1)
+
+
+def advance(ms):
+    air.offset += ms
+    return air.pump()
+
+
+def reboot(ble):
+    ble._reboot()
+
+
+def forget(ble, addr_type, addr):
+    ble._unpair((addr_type, bytes(addr)))
+
+
+def rpa_timeout(ble, seconds):
+    if seconds <= 0:
+        raise ValueError("seconds must be > 0")
+    ble.rpa_timeout_ms = int(seconds * 1000)
+    ble._rpa_until = min(ble._rpa_until, air.now() + ble.rpa_timeout_ms)
+
+
+def resolving_list(ble):
+    return list(ble._rl)
+
+
+def connect_hub(port):
+    air.connect_hub(int(port))
+
+
+if os.getenv("BLESIM_HUB"):
+    connect_hub(os.getenv("BLESIM_HUB"))

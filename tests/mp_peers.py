@@ -1,0 +1,205 @@
+# MicroPython tests of aioble_pm.peers (the peer database) over a dict-backed store with
+# the ZMS store's interface; the manager tests run the same code over the real ZMS store.
+import os
+import struct
+from mptest import raises, eq
+from aioble_pm import peers, nimble
+
+
+class DictStore:
+    """read/write/delete/ids like zms.ZMS; counts writes; can be made full."""
+
+    def __init__(self):
+        self.d = {}
+        self.writes = 0
+        self.full = False
+
+    def read(self, rid):
+        v = self.d.get(rid)
+        return None if v is None else bytes(v)
+
+    def write(self, rid, data):
+        if self.full:
+            raise OSError(28)
+        self.writes += 1
+        self.d[rid] = bytes(data)
+
+    def delete(self, rid):
+        self.d.pop(rid, None)
+
+    def ids(self):
+        return list(self.d)
+
+
+def sec_value(addr_type, addr_lsb, irk_lsb=None, key_size=16, auth=False, sc=True, n=80):
+    """An upstream 80-byte (or esp 88-byte) ble_store_value_sec blob."""
+    v = bytearray(n)
+    v[0] = addr_type
+    v[1:7] = addr_lsb
+    if n == 80:
+        v[7] = key_size
+        v[74] = (2 if auth else 0) | (4 if sc else 0)
+    else:
+        v[10] = key_size
+        v[80] = (1 if auth else 0) | (2 if sc else 0)
+    v[24:40] = os.urandom(16)
+    v[40] = 1
+    if irk_lsb:
+        v[41:57] = irk_lsb
+        v[57] = 1
+    return bytes(v)
+
+
+def key_of(i):
+    return bytes([0, i, 2, 3, 4, 5, 6])
+
+
+def bond(db, i, pid=None, irk=None, **kw):
+    key = key_of(i)
+    pid = db.allocate() if pid is None else pid
+    db.write_secret(pid, nimble.SEC_OUR, key, sec_value(0, key[1:], **kw))
+    db.write_secret(pid, nimble.SEC_PEER, key, sec_value(0, key[1:], irk, **kw))
+    return pid
+
+
+def test_ids_lowest_free_first_and_reload():
+    st = DictStore()
+    db = peers.PeerDB(st, max_peers=4)
+    eq([bond(db, i) for i in range(4)], [0, 1, 2, 3])
+    eq(db.allocate(), None)
+    db.delete(1)
+    eq(db.allocate(), 1)
+    eq(db.ids(), [0, 2, 3])
+    irk = os.urandom(16)
+    eq(bond(db, 9, irk=irk, key_size=12, auth=True), 1)
+    db2 = peers.PeerDB(st, max_peers=4)  # a reboot: index rebuilt from the store
+    eq(db2.ids(), [0, 1, 2, 3])
+    eq(db2.find(key_of(9)), 1)
+    eq(db2.identity(1), (0, bytes([6, 5, 4, 3, 2, 9])))
+    eq(db2.irk(1), bytes(reversed(irk)))  # MSB-first out of the LSB-first blob
+    eq(db2.key_size(1), 12)
+    assert db2.authenticated(1) and db2.sc(1) and db2.parsed(1)
+    assert not db2.authenticated(0)
+    eq(db2.irk(0), None)
+    eq([db2.rank(p) for p in (0, 2, 3, 1)], [1, 3, 4, 5])
+
+
+def test_secret_roundtrip_and_iteration():
+    st = DictStore()
+    db = peers.PeerDB(st)
+    bond(db, 1)
+    bond(db, 2, n=88)
+    buf = bytearray(128)
+    eq(db.read_secret(nimble.SEC_PEER, 1, buf), 88)
+    eq(bytes(buf[0:88]), st.read(peers.record_id(1, peers.DATA_PEER_SEC))[7:])
+    eq(db.peer_with_secret(nimble.SEC_PEER, 0), 0)
+    eq(db.peer_with_secret(nimble.SEC_PEER, 1), 1)
+    eq(db.peer_with_secret(nimble.SEC_PEER, 2), None)
+    eq(sorted(st.ids()), sorted([peers.record_id(p, d) for p in (0, 1) for d in (6, 7, 16)]))
+
+
+def test_unknown_layout_kept_verbatim():
+    st = DictStore()
+    db = peers.PeerDB(st)
+    db.write_secret(0, nimble.SEC_PEER, key_of(3), b"\x01\x02\x03" * 11)
+    buf = bytearray(128)
+    eq(db.read_secret(nimble.SEC_PEER, 0, buf), 33)
+    eq(bytes(buf[:33]), b"\x01\x02\x03" * 11)
+    assert not db.parsed(0)
+    eq(peers.PeerDB(st).find(key_of(3)), 0)
+
+
+def test_delete_secret_keeps_peer_until_pruned():
+    st = DictStore()
+    db = peers.PeerDB(st)
+    pid = bond(db, 4, irk=os.urandom(16))
+    db.set_app_data(pid, b"app")
+    db.delete_secret(pid, nimble.SEC_OUR)
+    db.delete_secret(pid, nimble.SEC_PEER)
+    assert pid in db and db.irk(pid) is None
+    eq(db.app_data(pid), b"app")  # kept for a re-pairing
+    assert db.prune(pid)
+    assert pid not in db
+    eq(st.ids(), [])
+
+
+def test_load_drops_leftovers_and_peers_beyond_max():
+    st = DictStore()
+    db = peers.PeerDB(st, max_peers=4)
+    for i in range(4):
+        bond(db, i)
+    # leftovers of a delete cut by power loss: rank and app data without secrets
+    st.write(peers.record_id(7, peers.DATA_RANK), b"\x01\x00\x00\x00")
+    st.write(peers.record_id(9, peers.DATA_APP), b"x")
+    st.write(peers.SYS_OUR_IRK, os.urandom(16))
+    db2 = peers.PeerDB(st, max_peers=2)
+    eq(db2.ids(), [0, 1])
+    eq(sorted(db2.dropped), [2, 3, 7, 9])
+    assert st.read(peers.SYS_OUR_IRK) is not None  # system records untouched
+    eq(sorted(r >> 16 for r in st.ids() if r >> 16 < 0xFFF0), [0, 0, 0, 1, 1, 1])
+
+
+def test_ranks_and_renumbering():
+    st = DictStore()
+    db = peers.PeerDB(st)
+    for i in range(3):
+        bond(db, i)
+    eq(db.ranks(), (0, 2))
+    db.rank_highest(0)
+    eq(db.ranks(), (1, 0))
+    w = st.writes
+    db.rank_highest(0)  # already highest: nothing written
+    eq(st.writes, w)
+    db._set_rank(2, 0xFFFFFFFF)
+    db.rank_highest(1)  # u32 exhausted: renumber 1..n in order, then top + 1
+    eq([db.rank(p) for p in (0, 2, 1)], [1, 2, 3])
+    eq(peers.PeerDB(st).ranks(), (0, 1))
+
+
+def test_app_data_limits_and_errors():
+    db = peers.PeerDB(DictStore(), app_data_max=16)
+    pid = bond(db, 1)
+    eq(db.app_data(pid), None)
+    db.set_app_data(pid, b"0123456789abcdef")
+    eq(db.app_data(pid), b"0123456789abcdef")
+    with raises(ValueError, "app_data_max"):
+        db.set_app_data(pid, bytes(17))
+    with raises(TypeError, "data"):
+        db.set_app_data(pid, "text")
+    db.set_app_data(pid, b"")
+    eq(db.app_data(pid), None)
+    with raises(ValueError, "no peer"):
+        db.app_data(5)
+    with raises(TypeError, "peer_id"):
+        db.app_data("0")
+    with raises(ValueError, "max_peers"):
+        peers.PeerDB(DictStore(), max_peers=0)
+    with raises(ValueError, "app_data_max"):
+        peers.PeerDB(DictStore(), app_data_max=0)
+
+
+def test_full_store_changes_nothing():
+    st = DictStore()
+    db = peers.PeerDB(st)
+    pid = bond(db, 1)
+    st.full = True
+    with raises(OSError):
+        db.write_secret(1, nimble.SEC_PEER, key_of(2), sec_value(0, key_of(2)[1:]))
+    assert 1 not in db
+    eq(db.ids(), [pid])
+
+
+def test_viper_helpers_match_reference():
+    for n in (1, 7, 8, 9, 64, 200):
+        for _ in range(50):
+            bm = bytearray(os.urandom((n + 7) >> 3))
+            eq(peers._lowest_free(bm, n), peers._lowest_free_ref(bm, n), (n, bm))
+        eq(peers._lowest_free(bytearray(b"\xff" * ((n + 7) >> 3)), n), -1)
+    index = bytearray(os.urandom(16 * 40))
+    for p in range(40):
+        index[p * 16] |= 1 if p % 3 else 0
+        index[p * 16] &= 0xFF if p % 3 else 0xFE
+    keys = [bytes(index[p * 16 + 2 : p * 16 + 9]) for p in range(40)] + [os.urandom(7) for _ in range(50)]
+    keys.append(b"\xff\xff\xff\xff\xff\xff\xff")
+    for k in keys:
+        eq(peers._find_key(index, 40, k), peers._find_key_ref(index, 40, k), k)
