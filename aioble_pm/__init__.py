@@ -12,7 +12,7 @@ _MANAGER = ("PeerManager", "Event", "PeerInfo", "EVICT_LRU", "REJECT", "SKIP_NO_
             "BONDED_PEER_CONNECTED", "CONN_SEC_START", "CONN_SEC_SUCCEEDED", "CONN_SEC_FAILED",
             "CONN_SEC_CONFIG_REQ", "PASSKEY_DISPLAY", "PASSKEY_REQUEST", "NUMERIC_COMPARISON",
             "STORAGE_FULL", "PEER_DELETE_SUCCEEDED", "PEER_DELETE_FAILED", "PEERS_DELETE_SUCCEEDED",
-            "PEER_DATA_UPDATE_SUCCEEDED", "PEER_DATA_UPDATE_FAILED", "ERROR_UNEXPECTED", "PEER_EVICTED",
+            "PEER_DATA_UPDATE_SUCCEEDED", "PEER_DATA_UPDATE_FAILED", "ERROR_UNEXPECTED", "PEER_EVICTED", "CONN_REFUSED",
             "PROC_ENCRYPTION", "PROC_BONDING", "PROC_PAIRING")
 
 
@@ -25,7 +25,9 @@ def __getattr__(name):
         # MicroPython asks here before importing a submodule (`from aioble_pm import zms`)
         try:
             __import__("aioble_pm." + name)
-        except ImportError:
+        except ImportError as e:
+            if "aioble_pm." + name not in str(e):
+                raise  # the submodule exists but failed to import: show why
             raise AttributeError(name)
         return globals()[name]
     value = getattr(m, name)

@@ -134,15 +134,14 @@ class PeerDB:
     # --- loading ---------------------------------------------------------------------
 
     def _load(self):
-        """Rebuild the index from the store: one pass over the record IDs, then one read
-        of a secret record and the rank per peer."""
+        """Rebuild the index from the store: one pass over the record IDs, then one
+        secret record (PEER_SEC, whose IRK we need, else OUR_SEC) and the rank per peer."""
         store = self.store
-        found = {}
+        found = {}  # peer ID -> bit (1 << data_id) for each of its records
         for rid in store.ids():
             pid = rid >> 16
-            if pid >= _SYSTEM:
-                continue
-            found[pid] = found.get(pid, 0) | (1 << (rid & 0xFFFF) if (rid & 0xFFFF) < 31 else 0)
+            if pid < _SYSTEM:
+                found[pid] = found.get(pid, 0) | (1 << min(rid & 0xFFFF, 31))
         for pid, data in found.items():
             has_our = data & (1 << DATA_OUR_SEC)
             has_peer = data & (1 << DATA_PEER_SEC)
@@ -152,10 +151,13 @@ class PeerDB:
                 self._delete_records(pid)
                 self.dropped.append(pid)
                 continue
-            if has_our:
-                self._index_secret(pid, nimble.SEC_OUR, store.read(record_id(pid, DATA_OUR_SEC)))
-            if has_peer:
-                self._index_secret(pid, nimble.SEC_PEER, store.read(record_id(pid, DATA_PEER_SEC)))
+            sec = nimble.SEC_PEER if has_peer else nimble.SEC_OUR
+            record = store.read(record_id(pid, _SEC_DATA[sec]))
+            if record is None or len(record) < 7:
+                continue  # (the store returns no damaged data; an ID entry can still lie)
+            self._index_secret(pid, sec, record)
+            if has_our and has_peer:
+                self._index[pid * _ENTRY + _FLAGS] |= _HAS_OUR
             rank = store.read(record_id(pid, DATA_RANK))
             if rank is not None and len(rank) == 4:
                 _put_u32(self._index, pid * _ENTRY + _RANK, _u32(rank, 0))

@@ -25,7 +25,11 @@ _ENTRY = const(8)
 
 
 _BUFFERS = (bytes, bytearray, memoryview)
-_type = type  # a module global: found faster than the builtin in the hot path
+# Builtins as module globals: native code finds these much faster than builtins (which
+# it looks up after missing in the module's globals) -- hot paths use them.
+_type = type
+_len = len
+_str = str
 
 
 def _check_bytes(value, n, name):
@@ -335,7 +339,7 @@ class Resolver:
     def resolve(self, addr_type, addr):
         """Key of the IRK that made this RPA, or None (also for any non-RPA address)."""
         try:
-            if addr_type != ADDR_RANDOM or len(addr) != 6 or _type(addr) is str:
+            if addr_type != ADDR_RANDOM or _len(addr) != 6 or _type(addr) is _str:
                 check_addr(addr_type, addr)  # raises on bad input; public addresses pass
                 return None
             s = _resolve(self._state, self._aes, self._io, addr)

@@ -1,0 +1,128 @@
+"""Everything that touches aioble: putting the PM's IRQ handler first, scanning for
+whitelisted peers, connecting to a bonded peer behind its current RPA, and advertising
+to whitelisted centrals only. The one module that depends on aioble's private parts
+(`core._irq_handlers`, `central._connecting`, `Device._connection`; FACTS §5), so a
+raw-`bluetooth` app never imports it.
+"""
+import asyncio
+import time
+import aioble
+from aioble import core
+
+
+def hook(handler):
+    """Put `handler` first in aioble's IRQ dispatch (handlers run in order and the first
+    non-None answer wins, FACTS §5.1); returns aioble's BLE object."""
+    handlers = getattr(core, "_irq_handlers", None)
+    if handlers is None:
+        raise RuntimeError("aioble_pm: this aioble has no _irq_handlers; use attach(ble, irq)")
+    if handler not in handlers:
+        handlers.insert(0, handler)
+    return core.ble
+
+
+def match_pending_connect(pm, peer_id, addr_type, addr):
+    """Called (before aioble sees it) for a connect IRQ of a bonded peer. When the app
+    connected to the peer's RPA, the stack reports its identity address instead and
+    aioble would never match it; point an alias of that identity at the same pending
+    connection so aioble's connect() completes."""
+    from aioble import central
+    from aioble.device import Device
+
+    pending = central._connecting
+    stale = [d for d in pending if getattr(d, "_pm_alias", False)]
+    for d in stale:
+        pending.discard(d)
+    for d in list(pending):
+        if d.addr_type == addr_type and d.addr == addr:
+            return  # aioble matches it itself
+    for d in list(pending):
+        if d._connection is not None and d.addr_type == 1 and pm.resolve(1, d.addr) == peer_id:
+            alias = Device(addr_type, bytes(addr))
+            alias._connection = d._connection
+            alias._pm_alias = True
+            pending.add(alias)
+            return
+
+
+class Scan:
+    """`async for result, peer_id in pm.scan(wl)`: aioble scan results of whitelisted
+    peers (RPAs resolved through the whitelist), each address once if dedup."""
+
+    def __init__(self, wl, duration_ms, interval_us, window_us, active, dedup):
+        self._wl = wl
+        self._args = (duration_ms, interval_us, window_us, active)
+        self._dedup = dedup
+        self._seen = set()
+        self._scan = None
+        self._it = None
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._scan is None:
+            d, i, w, a = self._args
+            self._scan = aioble.scan(d, interval_us=i, window_us=w, active=a)
+            self._it = await self._scan.__aenter__()
+        while True:
+            try:
+                result = await self._it.__anext__()
+            except StopAsyncIteration:
+                await self.close()
+                raise
+            dev = result.device
+            pid = self._wl.match(dev.addr_type, dev.addr)
+            if pid is None:
+                continue
+            key = (dev.addr_type, bytes(dev.addr))
+            if self._dedup:
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+            return result, pid
+
+    async def close(self):
+        if self._scan is not None:
+            s, self._scan = self._scan, None
+            await s.__aexit__(None, None, None)
+
+
+async def connect(pm, peer_id, timeout_ms, secure):
+    """Scan for the peer (any RPA it uses now), connect, optionally secure."""
+    wl = pm.whitelist([peer_id])
+    start = time.ticks_ms()
+    found = None
+    scan = Scan(wl, timeout_ms, 30000, 30000, False, False)
+    try:
+        async for result, _ in scan:
+            found = result.device
+            break
+    finally:
+        await scan.close()
+    if found is None:
+        raise asyncio.TimeoutError("peer %d not seen advertising in %d ms" % (peer_id, timeout_ms))
+    left = max(500, timeout_ms - time.ticks_diff(time.ticks_ms(), start))
+    conn = await found.connect(timeout_ms=left)
+    if secure:
+        try:
+            await pm.secure(conn, timeout_ms=left)
+        except Exception:
+            await conn.disconnect()
+            raise
+    return conn
+
+
+async def advertise(pm, interval_us, wl, kwargs):
+    """Advertise until a whitelisted central connects; refuse the others."""
+    previous = pm._accept
+    pm.accept(wl)
+    try:
+        while True:
+            conn = await aioble.advertise(interval_us, **kwargs)
+            if conn._conn_handle in pm._links:
+                return conn
+            # refused by the PM's IRQ handler (already disconnected): advertise again
+            await conn.disconnected(timeout_ms=2000)
+    finally:
+        pm._accept = previous

@@ -1,0 +1,99 @@
+# aioble_pm under unmodified aioble (the process's own device) against scripted peers on
+# the simulated air: secure(), whitelisted scanning, connecting to a bonded peer behind a
+# fresh RPA, and advertising to whitelisted centrals only.
+import asyncio
+import blesim
+from mptest import need, eq, raises, timeout
+from pmsim import Peer, until
+
+ADV = b"\x02\x01\x06"
+
+
+def _pm(**kw):
+    aioble = need("aioble")
+    import aioble_pm
+    from aioble_pm import flash
+
+    pm = aioble_pm.PeerManager(flash.RamFlash(8 * 4096, 4096), **kw)
+    events = []
+    pm.register(events.append)
+    pm.attach()
+    aioble.config(bond=True)  # activates the stack: our store answers its GET_SECRETs
+    return aioble, aioble_pm, pm, events
+
+
+async def _bond(aioble, pm, peer):
+    peer.advertise()
+    dev = aioble.Device(*peer.advertise())
+    conn = await dev.connect(timeout_ms=3000)
+    pid = await pm.secure(conn)
+    await conn.disconnect()
+    return pid
+
+
+@timeout(120)
+async def test_connect_to_bonded_peer_behind_rotating_rpas():
+    aioble, aioble_pm, pm, events = _pm()
+    phone = Peer("phone")
+    eq(await _bond(aioble, pm, phone), 0)
+    phone.ble.config(addr_mode=2)
+    blesim.rpa_timeout(phone.ble, 1)
+    rpas = set()
+    for _ in range(3):
+        blesim.advance(1500)  # a new RPA
+        rpas.add(phone.advertise()[1])
+        conn = await pm.connect(0, timeout_ms=3000)  # scan, resolve, connect, secure
+        eq(pm.peer_id(conn), 0)
+        assert conn.encrypted
+        eq(events[-1].procedure, aioble_pm.PROC_ENCRYPTION)
+        await conn.disconnect()
+        await asyncio.sleep_ms(50)
+    eq(len(rpas), 3)
+    phone.ble.gap_advertise(None)
+    with raises(asyncio.TimeoutError, "not seen"):
+        await pm.connect(0, timeout_ms=300)
+
+
+@timeout(120)
+async def test_scan_yields_whitelisted_peers_once():
+    aioble, aioble_pm, pm, events = _pm()
+    friend = Peer("friend")
+    eq(await _bond(aioble, pm, friend), 0)
+    friend.ble.config(addr_mode=2)
+    strangers = [Peer("s%d" % i) for i in range(3)]
+    for s in strangers:
+        s.advertise()
+    friend.advertise()
+    got = []
+    async for result, pid in pm.scan(pm.whitelist(), duration_ms=500):
+        got.append((pid, bytes(result.device.addr)))
+    eq([pid for pid, _ in got], [0], "one result for the friend (deduplicated), none for strangers")
+    eq(got[0][1], friend.ble._ota()[1], "the RPA it advertises with")
+
+
+@timeout(120)
+async def test_advertise_accepts_only_whitelisted_centrals():
+    aioble, aioble_pm, pm, events = _pm()
+    me = aioble.core.ble
+    friend = Peer("friend")
+    # bond with the friend as a peripheral first
+    task = asyncio.create_task(aioble.advertise(20000, adv_data=ADV, timeout_ms=3000))
+    await asyncio.sleep_ms(10)
+    friend.ble.gap_connect(*me._ota())
+    conn = await task
+    eq(await pm.secure(conn), 0)
+    await conn.disconnect()
+    await asyncio.sleep_ms(50)
+    stranger = Peer("stranger")
+    task = asyncio.create_task(pm.advertise(20000, adv_data=ADV, timeout_ms=3000))
+    await asyncio.sleep_ms(10)
+    stranger.ble.gap_connect(*me._ota())
+    await until(lambda: [e for e in events if e.id == aioble_pm.CONN_REFUSED], what="CONN_REFUSED")
+    await until(lambda: stranger.events(8), what="the stranger dropped")
+    friend.ble.config(addr_mode=2)
+    friend.ble.gap_connect(*me._ota())
+    conn = await task
+    eq(pm.peer_id(conn), 0)
+    refused = [e for e in events if e.id == aioble_pm.CONN_REFUSED]
+    eq([e.addr for e in refused], [stranger.identity()])
+    eq(pm._accept, None, "the accept list applies while pm.advertise() runs")

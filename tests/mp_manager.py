@@ -1,0 +1,465 @@
+# Peer Manager scenarios on the BLE simulator at the raw `bluetooth` level (the same PM
+# code aioble uses; tests/mp_manager_aioble.py runs it under aioble).
+import os
+import json
+import binascii
+import blesim
+import aioble_pm
+from aioble_pm import privacy, nimble, peers, flash
+from aioble_pm import SecurityError
+from mptest import raises, eq, timeout
+from pmsim import PM, Peer, until, connect, accept, disconnect
+
+
+def rec_ids(pm):
+    return sorted(pm.pm._store.ids())
+
+
+@timeout(120)
+async def test_bond_reboot_reencrypt_and_resolve():
+    a = PM()
+    irk_before = a.ble.own_irk()
+    b = Peer("phone")
+    h = await connect(a, b)
+    eq(a.pm.peer_id(h), None)
+    pid = await a.pm.secure(h)
+    eq(pid, 0)
+    ok = a.ids(aioble_pm.CONN_SEC_SUCCEEDED)
+    eq([(e.conn, e.peer_id, e.procedure) for e in ok], [(h, 0, aioble_pm.PROC_BONDING)])
+    eq(a.pm.peer_ids(), [0])
+    info = a.pm.peer(0)
+    eq((info.addr_type, info.addr), b.identity())
+    assert info.irk and info.sc and info.complete and info.connected and info.key_size == 16
+    for text in (repr(info), repr(a.pm), repr(ok[0])):
+        assert "ltk" not in text.lower()
+    await disconnect(a, h)
+
+    a = a.reboot()  # same flash, stack state gone
+    eq(a.ble.own_irk(), irk_before, "our IRK is a record in the store: stable across reboots")
+    eq(len(blesim.resolving_list(a.ble)), 1, "peer IRK restored by NimBLE's PEER_SEC iteration")
+    programmed = a.flash.bytes_programmed
+    b.ble.config(addr_mode=2)  # the phone now uses RPAs
+    h = await connect(a, b)
+    eq(a.connects()[-1][1:], b.identity(), "the stack resolved the RPA: identity in the connect IRQ")
+    eq([e.peer_id for e in a.ids(aioble_pm.BONDED_PEER_CONNECTED)], [0])
+    eq(a.pm.peer_id(h), 0)
+    eq(await a.pm.secure(h), 0)
+    eq(a.ids(aioble_pm.CONN_SEC_SUCCEEDED)[-1].procedure, aioble_pm.PROC_ENCRYPTION)
+    assert a.flash.bytes_programmed - programmed <= 16, "no secret written again (at most a rank ATE)"
+    rpa = b.ble._ota()[1]
+    eq(privacy.kind(1, rpa), privacy.KIND_RPA)
+    eq(a.pm.resolve(1, rpa), 0)
+    eq(a.pm.resolve(*b.identity()), 0)
+    eq(a.pm.resolve(1, privacy.rpa(os.urandom(16))), None)
+
+
+@timeout(120)
+async def test_delete_one_and_all_then_pair_again():
+    a = PM()
+    peers_ = [Peer("p%d" % i) for i in range(3)]
+    for p in peers_:
+        h = await connect(a, p)
+        await a.pm.secure(h)
+        await disconnect(a, h)
+    eq(a.pm.peer_ids(), [0, 1, 2])
+    a.pm.delete(1)
+    eq([e.peer_id for e in a.ids(aioble_pm.PEER_DELETE_SUCCEEDED)], [1])
+    eq(a.pm.peer_ids(), [0, 2])
+    assert not [r for r in rec_ids(a) if r >> 16 == 1], "every record of peer 1 deleted"
+    with raises(ValueError, "no peer"):
+        a.pm.peer(1)
+    # the deleted peer must pair again (it still holds its old bond: repeat pairing)
+    h = await connect(a, peers_[1])
+    eq(a.pm.peer_id(h), None)
+    eq(await a.pm.secure(h), 1)
+    eq(a.ids(aioble_pm.CONN_SEC_SUCCEEDED)[-1].procedure, aioble_pm.PROC_BONDING)
+    await disconnect(a, h)
+    a.pm.delete_all()
+    eq(a.pm.peer_ids(), [])
+    eq(len(a.ids(aioble_pm.PEERS_DELETE_SUCCEEDED)), 1)
+    eq([r for r in rec_ids(a) if r >> 16 < 0xFFF0], [])
+    a = a.reboot()
+    eq(a.pm.peer_ids(), [])
+
+
+@timeout(120)
+async def test_peer_lost_its_bond_gives_a_clear_error():
+    a = PM()
+    b = Peer()
+    h = await connect(a, b)
+    await a.pm.secure(h)
+    await disconnect(a, h)
+    b.forget_bonds()  # the peer deleted its bond with us
+    h = await connect(a, b)
+    with raises(SecurityError, "key missing") as e:
+        await a.pm.secure(h)
+    eq(e.value.reason, SecurityError.KEY_MISSING)
+    fail = a.ids(aioble_pm.CONN_SEC_FAILED)[-1]
+    eq((fail.conn, fail.peer_id, fail.error.reason), (h, 0, SecurityError.KEY_MISSING))
+    eq(a.pm.peer_ids(), [0], "our bond is kept; the app decides (delete and pair again)")
+
+
+async def _bond_n(a, n, start=0):
+    out = []
+    for i in range(start, start + n):
+        p = Peer("p%d" % i)
+        h = await connect(a, p)
+        try:
+            out.append(await a.pm.secure(h))
+        except SecurityError as e:
+            out.append(e)
+        await disconnect(a, h)
+    return out
+
+
+@timeout(120)
+async def test_full_store_evicts_least_recently_used():
+    a = PM(max_peers=2, when_full=aioble_pm.EVICT_LRU)
+    p0, p1 = Peer("p0"), Peer("p1")
+    for p in (p0, p1):
+        h = await connect(a, p)
+        await a.pm.secure(h)
+        await disconnect(a, h)
+    h = await connect(a, p0)  # p0 used again: p1 is now the least recently used
+    await a.pm.secure(h)
+    await disconnect(a, h)
+    assert a.pm.peer(0).rank > a.pm.peer(1).rank, "ranks follow use"
+    p2 = Peer("p2")
+    h = await connect(a, p2)
+    eq(await a.pm.secure(h), 1, "the freed ID")
+    eq([e.peer_id for e in a.ids(aioble_pm.PEER_EVICTED)], [1])
+    eq(a.pm.peer(1).addr, p2.identity()[1])
+    eq(a.pm.peer(0).addr, p0.identity()[1])
+
+
+@timeout(120)
+async def test_full_store_rejects_new_bonds():
+    a = PM(max_peers=2, when_full=aioble_pm.REJECT)
+    got = await _bond_n(a, 3)
+    eq(got[:2], [0, 1])
+    assert isinstance(got[2], SecurityError) and got[2].reason == SecurityError.STORAGE_FULL, got[2]
+    eq(len(a.ids(aioble_pm.STORAGE_FULL)), 1)
+    eq(a.pm.peer_ids(), [0, 1])
+    eq(a.ids(aioble_pm.CONN_SEC_FAILED)[-1].error.reason, SecurityError.STORAGE_FULL)
+    a = a.reboot(max_peers=2, when_full=aioble_pm.REJECT)
+    eq(a.pm.peer_ids(), [0, 1], "the earlier bonds are intact")
+
+
+def _passkey_pms(pm_io, peer_io, sc=True):
+    a = PM(params={"mitm": True, "io": pm_io, "lesc": sc})
+    b = Peer(mitm=True, io=peer_io, le_secure=sc)
+    return a, b
+
+
+@timeout(120)
+async def test_passkey_request_right_and_wrong():
+    for right in (True, False):
+        # we type (keyboard+display initiator), the peer displays (display-only responder)
+        a, b = _passkey_pms(aioble_pm.IO_KEYBOARD_DISPLAY, aioble_pm.IO_DISPLAY_ONLY)
+        b.on_passkey = lambda conn, action, _: b.ble.gap_passkey(conn, action, 246810)
+        a.pm.register(lambda ev: ev.id == aioble_pm.PASSKEY_REQUEST and a.pm.passkey_reply(ev.conn, 246810 if right else 13579))
+        h = await connect(a, b)
+        if right:
+            eq(await a.pm.secure(h), 0)
+            assert a.pm.peer(0).authenticated
+        else:
+            with raises(SecurityError) as e:
+                await a.pm.secure(h)
+            eq(e.value.reason, SecurityError.PASSKEY)
+            eq(a.pm.peer_ids(), [])
+        eq(len(a.ids(aioble_pm.PASSKEY_REQUEST)), 1)
+
+
+@timeout(60)
+async def test_unanswered_passkey_request_times_out():
+    a, b = _passkey_pms(aioble_pm.IO_KEYBOARD_DISPLAY, aioble_pm.IO_DISPLAY_ONLY)
+    b.on_passkey = lambda conn, action, _: b.ble.gap_passkey(conn, action, 246810)
+    a.pm.passkey_timeout_ms = 300  # nobody answers PASSKEY_REQUEST
+    h = await connect(a, b)
+    with raises(SecurityError, "no answer to the passkey request") as e:
+        await a.pm.secure(h)
+    eq(e.value.reason, SecurityError.PASSKEY)
+    await until(lambda: [1 for ev, d in a.log if ev == 8], what="the link dropped")
+    eq(a.pm.peer_ids(), [])
+
+
+@timeout(120)
+async def test_passkey_display():
+    # we display (display-only initiator), the peer types (keyboard-only responder)
+    a, b = _passkey_pms(aioble_pm.IO_DISPLAY_ONLY, aioble_pm.IO_KEYBOARD_ONLY)
+    import asyncio
+
+    shown = []
+    typing = []
+    a.pm.register(lambda ev: ev.id == aioble_pm.PASSKEY_DISPLAY and shown.append(ev.passkey))
+    b.on_passkey = lambda conn, action, _: typing.append((conn, action))
+    h = await connect(a, b)
+    task = asyncio.create_task(a.pm.secure(h))
+    await until(lambda: shown and typing, what="display and input actions")
+    b.ble.gap_passkey(typing[0][0], typing[0][1], shown[0])  # the user types what we show
+    eq(await task, 0)
+    eq(len(shown), 1)
+    assert 0 <= shown[0] <= 999999
+    assert a.pm.peer(0).authenticated
+
+
+@timeout(120)
+async def test_numeric_comparison_accept_and_reject():
+    for ok in (True, False):
+        a, b = _passkey_pms(aioble_pm.IO_DISPLAY_YESNO, aioble_pm.IO_DISPLAY_YESNO)
+        seen = []
+        b.on_passkey = lambda conn, action, n: (seen.append(n), b.ble.gap_passkey(conn, action, 1))
+
+        def answer(ev):
+            if ev.id == aioble_pm.NUMERIC_COMPARISON:
+                seen.append(ev.passkey)
+                a.pm.numcmp_reply(ev.conn, ok)
+
+        a.pm.register(answer)
+        h = await connect(a, b)
+        if ok:
+            eq(await a.pm.secure(h), 0)
+        else:
+            with raises(SecurityError) as e:
+                await a.pm.secure(h)
+            eq(e.value.reason, SecurityError.PASSKEY)
+        eq(seen[0], seen[1], "both sides compare the same number")
+
+
+@timeout(120)
+async def test_mitm_enforced_and_disconnect_handler():
+    a = PM(params={"mitm": True, "io": aioble_pm.IO_KEYBOARD_DISPLAY})
+    a.pm.register(a.pm.disconnect_on_failure)
+    b = Peer(io=aioble_pm.IO_NO_INPUT_OUTPUT)  # Just Works: unauthenticated
+    h = await connect(a, b)
+    with raises(SecurityError) as e:
+        await a.pm.secure(h)
+    eq(e.value.reason, SecurityError.NOT_AUTHENTICATED)
+    await until(lambda: [1 for ev, d in a.log if ev == 8], what="the standard handler's disconnect")
+    eq(a.pm.peer_ids(), [], "a bond below the security parameters is not kept")
+
+
+@timeout(60)
+async def test_key_size_enforced():
+    a = PM(params={"min_key_size": 12})
+    b = Peer()
+    h = await connect(a, b)
+    # NimBLE always negotiates 16; feed the PM the encryption update a 7-byte peer gives
+    a.pm.irq(28, (h, 1, 0, 0, 7))
+    eq(a.ids(aioble_pm.CONN_SEC_FAILED)[-1].error.reason, SecurityError.KEY_SIZE)
+
+
+@timeout(120)
+async def test_pairing_disabled_by_sec_params_none():
+    a = PM()
+    b = Peer()
+    h = await connect(a, b)
+    await a.pm.secure(h)  # a bond made while pairing was allowed
+    await disconnect(a, h)
+    a.pm.sec_params(None)
+    h = await connect(a, b)
+    eq(await a.pm.secure(h), 0, "stored bonds still re-encrypt")
+    c = Peer("stranger")
+    h2 = await connect(a, c)
+    with raises(SecurityError, "pairing is disabled"):
+        await a.pm.secure(h2)
+    # a stranger that starts pairing itself gets no bond stored
+    d = Peer("pushy")
+    h3 = await accept(a, d)
+    d.ble.gap_pair(d.events(7)[-1][0])
+    await until(lambda: a.ids(aioble_pm.CONN_SEC_FAILED), what="CONN_SEC_FAILED")
+    eq(a.pm.peer_ids(), [0])
+    eq(a.ids(aioble_pm.CONN_SEC_FAILED)[-1].error.reason, SecurityError.REJECTED)
+
+
+@timeout(120)
+async def test_repeated_attempts_protection():
+    a, b = _passkey_pms(aioble_pm.IO_KEYBOARD_DISPLAY, aioble_pm.IO_DISPLAY_ONLY)
+    b.on_passkey = lambda conn, action, _: b.ble.gap_passkey(conn, action, 111111)
+    a.pm.register(lambda ev: ev.id == aioble_pm.PASSKEY_REQUEST and a.pm.passkey_reply(ev.conn, 222222))
+    h = await connect(a, b)
+    with raises(SecurityError, "passkey"):
+        await a.pm.secure(h)
+    with raises(SecurityError, "repeated attempts") as e:
+        await a.pm.secure(h)
+    eq(e.value.reason, SecurityError.REPEATED_ATTEMPTS)
+
+
+async def _bonded_as_peripheral(allow):
+    a = PM()
+    if allow is not None:
+        a.pm.register(lambda ev: ev.id == aioble_pm.CONN_SEC_CONFIG_REQ and ev.allow(allow))
+    c = Peer("central")
+    h = await accept(a, c)
+    eq(await a.pm.secure(h), 0)  # peripheral: a Security Request, the central pairs
+    await disconnect(a, h)
+    return a, c
+
+
+@timeout(120)
+async def test_repairing_denied_keeps_the_bond():
+    a, c = await _bonded_as_peripheral(None)
+    before = bytes(a.flash.image())
+    c.forget_bonds()  # the central lost its keys and pairs again
+    h = await accept(a, c)
+    c.ble.gap_pair(c.events(7)[-1][0])
+    await until(lambda: a.ids(aioble_pm.CONN_SEC_FAILED), what="CONN_SEC_FAILED")
+    eq([e.peer_id for e in a.ids(aioble_pm.CONN_SEC_CONFIG_REQ)], [0])
+    eq(a.ids(aioble_pm.CONN_SEC_FAILED)[-1].error.reason, SecurityError.REJECTED)
+    eq(a.pm.peer_ids(), [0])
+    buf = bytearray(128)
+    n = a.pm._db.read_secret(nimble.SEC_OUR, 0, buf)
+    eq(n, 80, "old bond intact")
+    a2 = a.reboot()
+    eq(a2.pm.peer_ids(), [0])
+    assert a2.pm.peer(0).complete
+
+
+@timeout(120)
+async def test_repairing_allowed_keeps_the_peer_id_and_app_data():
+    a, c = await _bonded_as_peripheral(True)
+    a.pm.set_app_data(0, b"settings")
+    old = a.pm._store.read(peers.record_id(0, peers.DATA_OUR_SEC))
+    c.forget_bonds()
+    h = await accept(a, c)
+    c.ble.gap_pair(c.events(7)[-1][0])
+    await until(lambda: a.ids(aioble_pm.CONN_SEC_SUCCEEDED)[1:], what="CONN_SEC_SUCCEEDED")
+    eq(a.ids(aioble_pm.CONN_SEC_SUCCEEDED)[-1].peer_id, 0)
+    eq(a.pm.peer_ids(), [0])
+    assert a.pm._store.read(peers.record_id(0, peers.DATA_OUR_SEC)) != old, "new keys stored"
+    eq(a.pm.app_data(0), b"settings")
+
+
+def _json_store(path, entries):
+    with open(path, "w") as f:
+        json.dump([[t, binascii.b2a_base64(k).decode(), binascii.b2a_base64(v).decode()] for t, k, v in entries], f)
+
+
+def test_migrates_aioble_json_once():
+    irk = os.urandom(16)
+    peer_key = bytes([0, 6, 5, 4, 3, 2, 1])
+    value = bytearray(80)
+    value[0:7] = peer_key
+    value[7] = 16
+    value[40] = 1
+    value[41:57] = os.urandom(16)
+    value[57] = 1
+    _json_store("ble_secrets.json", [(10, b"irk", irk), (1, peer_key, bytes(value)), (2, peer_key, bytes(value))])
+    a = PM()
+    eq(a.pm.peer_ids(), [0])
+    eq(a.pm.peer(0).addr, bytes([1, 2, 3, 4, 5, 6]))
+    eq(a.ble.own_irk(), bytes(reversed(irk)), "our IRK from the JSON file")
+    assert "ble_secrets.json" not in os.listdir() and "ble_secrets.json.migrated" in os.listdir()
+    eq(a.pm.migrate(), 0, "nothing left to import")
+    with open("ble_secrets.json", "w") as f:
+        f.write("[[1, broken")
+    eq(a.pm.migrate(), 0)
+    assert "ble_secrets.json" in os.listdir(), "a file we cannot parse is left alone"
+
+
+@timeout(300)
+async def test_power_cut_at_every_flash_operation_during_bonding():
+    # Bond one peer, count the flash operations a second bonding takes, then redo the
+    # second bonding with the power cut before each of them (and partway through each
+    # program): the store mounts and the first bond is intact every time.
+    from aioble_pm.zms import ZMS
+
+    fl = flash.RamFlash(4 * 4096, 4096)
+    a = PM(fl=fl)
+    first = Peer("first")
+    h = await connect(a, first)
+    await a.pm.secure(h)
+    await disconnect(a, h)
+    blesim.reboot(a.ble)
+    base = fl.image()
+    second = Peer("second")
+
+    async def second_bond(fl):
+        try:
+            a = PM(fl=fl)
+        except flash.PowerCut:
+            return
+        try:
+            h = await connect(a, second)
+            await a.pm.secure(h, timeout_ms=2000)
+        except Exception:
+            pass
+        blesim.reboot(a.ble)  # the board dies (or is done); the peer sees the link drop
+        await until(lambda: not second.ble._conns, what="the peer to see the link drop")
+
+    probe = flash.RamFlash.from_image(base, 4096)
+    await second_bond(probe)
+    n_ops = probe.ops
+    assert n_ops >= 5, n_ops
+    eq(peers.PeerDB(ZMS(probe)).ids(), [0, 1])
+    tried = 0
+    for k in range(n_ops):
+        for partial in (None, 8):
+            fl = flash.RamFlash.from_image(base, 4096)
+            fl.cut_after(k, partial)
+            await second_bond(fl)
+            fl.power_on()
+            db = peers.PeerDB(ZMS(fl))
+            assert 0 in db, "first bond lost at cut %d" % k
+            eq(db.identity(0), first.identity())
+            assert db.has_secret(0, nimble.SEC_OUR) and db.has_secret(0, nimble.SEC_PEER)
+            assert db.ids() in ([0], [0, 1]), db.ids()
+            tried += 1
+    print("power cuts tried during a bonding:", tried, "over", n_ops, "flash operations")
+
+
+def test_bad_input_everywhere():
+    a = PM()
+    with raises(ValueError, "max_peers"):
+        aioble_pm.PeerManager(flash.RamFlash(FLASH_SIZE_SMALL, 4096), max_peers=0)
+    with raises(ValueError, "when_full"):
+        aioble_pm.PeerManager(flash.RamFlash(FLASH_SIZE_SMALL, 4096), when_full=7)
+    with raises(TypeError, "peer_id"):
+        a.pm.peer("0")
+    with raises(ValueError, "no peer"):
+        a.pm.peer(0)
+    with raises(ValueError, "no peer"):
+        a.pm.delete(99)
+    with raises(ValueError, "no peer"):
+        a.pm.app_data(-1)
+    with raises(ValueError, "no peer"):
+        a.pm.set_app_data(3, b"x")
+    with raises(ValueError, "no peer"):
+        a.pm.rank_highest(5)
+    with raises(ValueError, "skip"):
+        a.pm.peer_ids(skip=8)
+    eq(a.pm.peer_id(1234), None)
+    with raises(ValueError, "not connected"):
+        import asyncio
+
+        asyncio.run(a.pm.secure(77))
+    with raises(ValueError, "not connected"):
+        a.pm.passkey_reply(77, 123456)
+    with raises(ValueError, "passkey"):
+        a.pm.passkey_reply(77, 1000000)
+    with raises(TypeError, "passkey"):
+        a.pm.passkey_reply(77, "123456")
+    with raises(ValueError, "min_key_size"):
+        a.pm.sec_params(min_key_size=6)
+    with raises(ValueError, "oob requires mitm"):
+        a.pm.sec_params(oob=True)
+    with raises(ValueError, "addr"):
+        a.pm.resolve(1, b"\x00")
+    with raises(ValueError, "addr_type"):
+        a.pm.resolve(3, bytes(6))
+    with raises(TypeError):
+        a.pm.register(42)
+    # the secret IRQs never raise, whatever the stack hands over
+    eq(a.pm.irq(29, (2, 0, b"\x00" * 3)), None)
+    eq(a.pm.irq(29, (7, 0, None)), None)
+    eq(a.pm.irq(30, (2, b"\x00" * 3, bytes(80))), False)
+    eq(a.pm.irq(30, (3, bytes(7), bytes(16))), False)
+    eq(a.pm.irq(30, (2, bytes(7), None)), False, "deleting an unknown peer: not found")
+    eq(a.pm.irq(30, (2, bytes([0, 1, 2, 3, 4, 5, 6]), bytes(200))), False, "too long")
+    eq(a.pm.irq(30, (2, bytes([0, 1, 2, 3, 4, 5, 6]), b"odd layout")), True, "kept verbatim")
+    eq(bytes(a.pm.irq(29, (2, 0, bytes([0, 1, 2, 3, 4, 5, 6])))), b"odd layout")
+    eq(a.pm.irq(28, (999, 1, 1, 1, 16)), None, "unknown connection")
+    eq(a.ids(aioble_pm.ERROR_UNEXPECTED), [])
+
+
+FLASH_SIZE_SMALL = 2 * 4096

@@ -1,0 +1,121 @@
+# Scenario helpers for Peer Manager tests on the BLE simulator (MicroPython side):
+# a PM device over a RAM flash, plain peers with a dict secret store (like aioble's),
+# and waiting on the simulated air under asyncio.
+import asyncio
+import blesim
+import aioble_pm
+from aioble_pm import flash
+
+FLASH_SIZE = 8 * 4096  # the ESP32 board's bonds partition: 8 sectors of 4 KiB
+
+
+class PM:
+    """A device whose secret store is a PeerManager (raw `bluetooth` level)."""
+
+    def __init__(self, name="pm", fl=None, ble=None, params=None, **kw):
+        self.flash = fl or flash.RamFlash(FLASH_SIZE, 4096)
+        self.ble = ble or blesim.device(name)
+        self.pm = aioble_pm.PeerManager(self.flash, **kw)
+        self.events = []
+        self.pm.register(self.events.append)
+        self.log = []
+        if params is not None:
+            self.pm.sec_params(**params)
+        self.pm.attach(self.ble, self._app_irq)
+        self.ble.active(True)
+
+    def _app_irq(self, ev, data):
+        self.log.append((ev, tuple(bytes(x) if isinstance(x, memoryview) else x for x in data)))
+
+    def ids(self, ev_id):
+        return [e for e in self.events if e.id == ev_id]
+
+    def reboot(self, **kw):
+        """Power-cycle: the stack forgets everything; a new PeerManager mounts the same flash."""
+        blesim.reboot(self.ble)
+        blesim.pump()
+        return PM(fl=self.flash, ble=self.ble, **kw)
+
+    def connects(self):
+        return [d for e, d in self.log if e in (1, 7)]
+
+
+class Peer:
+    """A plain device with a dict secret store (aioble-like) and scripted passkeys."""
+
+    def __init__(self, name="peer", ble=None, store=None, **cfg):
+        self.ble = ble or blesim.device(name)
+        self.store = {} if store is None else store
+        self.log = []
+        self.on_passkey = None
+        self.ble.irq(self.irq)
+        self.ble.active(True)
+        c = {"bond": True}
+        c.update(cfg)
+        self.ble.config(**c)
+        self.id_addr = self.ble.config("mac")  # identity (config("mac") fails in RPA mode)
+
+    def irq(self, ev, data):
+        self.log.append((ev, tuple(bytes(x) if isinstance(x, memoryview) else x for x in data)))
+        if ev == 29:
+            t, i, k = data
+            if k is None:
+                vals = [v for (tt, _), v in sorted(self.store.items()) if tt == t]
+                return vals[i] if i < len(vals) else None
+            return self.store.get((t, bytes(k)))
+        if ev == 30:
+            t, k, v = data
+            if v is None:
+                return self.store.pop((t, bytes(k)), None) is not None
+            self.store[(t, bytes(k))] = bytes(v)
+            return True
+        if ev == 31 and self.on_passkey is not None:
+            self.on_passkey(*data)
+
+    def events(self, ev):
+        return [d for e, d in self.log if e == ev]
+
+    def identity(self):
+        return self.id_addr
+
+    def advertise(self):
+        self.ble.gap_advertise(20000, b"\x02\x01\x06")
+        return self.ble._ota()  # what a scanner sees: public, or the current RPA
+
+    def forget_bonds(self):
+        for k in [k for k in self.store if k[0] in (1, 2)]:
+            del self.store[k]
+
+
+async def until(cond, timeout_ms=3000, what="condition"):
+    """Let the simulated air run (background pump task) until cond() holds."""
+    for _ in range(timeout_ms // 2):
+        if cond():
+            return
+        await asyncio.sleep_ms(2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+async def connect(pm, peer):
+    """pm (central) connects to peer (advertising). Returns pm's connection handle."""
+    t, addr = peer.advertise()
+    n, m = len(pm.connects()), len(peer.events(1))
+    pm.ble.gap_connect(t, addr)
+    await until(lambda: len(pm.connects()) > n and len(peer.events(1)) > m, what="connect")
+    return pm.connects()[-1][0]
+
+
+async def accept(pm, central):
+    """central (a Peer) connects to pm (advertising). Returns pm's connection handle."""
+    pm.ble.gap_advertise(20000, b"\x02\x01\x06")
+    t, addr = pm.ble._ota()
+    n, m = len(pm.connects()), len(central.events(7))
+    central.ble.gap_connect(t, addr)
+    await until(lambda: len(pm.connects()) > n and len(central.events(7)) > m, what="connect")
+    return pm.connects()[-1][0]
+
+
+async def disconnect(pm, handle):
+    n = len([1 for e, d in pm.log if e in (2, 8)])
+    pm.ble.gap_disconnect(handle)
+    await until(lambda: len([1 for e, d in pm.log if e in (2, 8)]) > n, what="disconnect")
