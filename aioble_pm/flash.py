@@ -303,10 +303,10 @@ class BlockDevFlash(_Nor):
                 raise OSError(_EIO, "erase of block %d failed" % block)
 
 
-def default(size=16384, sector_size=4096, path="bonds.zms"):
+def default(size=32768, sector_size=4096, path="bonds.zms"):
     """The flash for bonds: the ESP32 data partition labelled "bonds" if the firmware's
     partition table has one, else a file image at `path` (created erased, `size`
-    bytes) on the current file system."""
+    bytes: 8 sectors, like the ESP32 board's partition) on the current file system."""
     try:
         import esp32
 

@@ -138,7 +138,6 @@ class _Link:
         self.encrypted = False
         self.authenticated = False
         self.key_size = 0
-        self.stored = False  # secrets were stored during this link (a new bond)
         self.pending = None  # (authenticated, key_size) of a new bond whose keys are due
         self.repair = None  # None: no re-pairing asked; True/False: allowed or not
         self.hidden = 0  # secret types (bits) of a denied re-pairing we pretend deleted
@@ -147,7 +146,6 @@ class _Link:
         self.passkey_at = None  # ticks_ms when the pending passkey action was asked
         self.waiter = None  # ThreadSafeFlag of a running secure()
         self.result = None  # peer_id or SecurityError for the waiter
-        self.procedure = None
 
 
 def _handle(conn):
@@ -285,6 +283,9 @@ class PeerManager:
         except ValueError as e:
             print("aioble_pm: %s not imported: %r" % (path, e))
             return 0
+        if not isinstance(entries, list):
+            print("aioble_pm: %s not imported: not a list" % path)
+            return 0
         count = 0
         for entry in entries:
             try:
@@ -403,7 +404,6 @@ class PeerManager:
         self._emit(PEER_DATA_UPDATE_SUCCEEDED, conn=link and link.handle, peer_id=pid)
         if link is not None:
             link.peer_id = pid
-            link.stored = True
             if link.pending is not None and db.has_secret(pid, nimble.SEC_PEER):
                 self._complete(link)
         return True
