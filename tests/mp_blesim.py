@@ -2,6 +2,7 @@
 # stepped with blesim.pump()/advance(); a dict plays the Python secret store.
 import bluetooth
 import blesim
+import dictstore
 from blesim import layout
 from bluetooth import UUID
 from mptest import raises, eq
@@ -28,20 +29,8 @@ class Dev:
 
     def irq(self, ev, data):
         self.log.append((ev, tuple(bytes(x) if isinstance(x, memoryview) else x for x in data)))
-        if ev == 29:
-            t, i, k = data
-            if k is None:
-                vals = [v for (tt, _), v in sorted(self.store.items()) if tt == t]
-                return vals[i] if i < len(vals) else None
-            return self.store.get((t, bytes(k)))
-        if ev == 30:
-            t, k, v = data
-            if self.refuse and v is not None:
-                return False
-            if v is None:
-                return self.store.pop((t, bytes(k)), None) is not None
-            self.store[(t, bytes(k))] = bytes(v)
-            return True
+        if ev in (29, 30):
+            return dictstore.answer(self.store, ev, data, self.refuse)
         if ev == 31 and self.passkey is not None:
             self.passkey(data)
 

@@ -3,6 +3,7 @@
 # and waiting on the simulated air under asyncio.
 import asyncio
 import blesim
+import dictstore
 import aioble_pm
 from aioble_pm import flash
 
@@ -57,18 +58,8 @@ class Peer:
 
     def irq(self, ev, data):
         self.log.append((ev, tuple(bytes(x) if isinstance(x, memoryview) else x for x in data)))
-        if ev == 29:
-            t, i, k = data
-            if k is None:
-                vals = [v for (tt, _), v in sorted(self.store.items()) if tt == t]
-                return vals[i] if i < len(vals) else None
-            return self.store.get((t, bytes(k)))
-        if ev == 30:
-            t, k, v = data
-            if v is None:
-                return self.store.pop((t, bytes(k)), None) is not None
-            self.store[(t, bytes(k))] = bytes(v)
-            return True
+        if ev in (29, 30):
+            return dictstore.answer(self.store, ev, data)
         if ev == 31 and self.on_passkey is not None:
             self.on_passkey(*data)
 
