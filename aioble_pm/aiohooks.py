@@ -10,14 +10,23 @@ import aioble
 from aioble import core
 
 
-def hook(handler):
+_hooked = None  # the handler (of the last attached PeerManager) in aioble's dispatch
+
+
+def hook(handler, shutdown):
     """Put `handler` first in aioble's IRQ dispatch (handlers run in order and the first
-    non-None answer wins, FACTS §5.1); returns aioble's BLE object."""
+    non-None answer wins, FACTS §5.1), replacing a previously attached PeerManager's (two
+    managers must not write one store); `shutdown` runs on aioble.stop(). Returns
+    aioble's BLE object."""
+    global _hooked
     handlers = getattr(core, "_irq_handlers", None)
     if handlers is None:
         raise RuntimeError("aioble_pm: this aioble has no _irq_handlers; use attach(ble, irq)")
-    if handler not in handlers:
-        handlers.insert(0, handler)
+    if _hooked in handlers:
+        handlers.remove(_hooked)
+    handlers.insert(0, handler)
+    _hooked = handler
+    core.register_irq_handler(None, shutdown)
     return core.ble
 
 
@@ -30,9 +39,7 @@ def match_pending_connect(pm, peer_id, addr_type, addr):
     from aioble.device import Device
 
     pending = central._connecting
-    stale = [d for d in pending if getattr(d, "_pm_alias", False)]
-    for d in stale:
-        pending.discard(d)
+    forget_aliases()
     for d in list(pending):
         if d.addr_type == addr_type and d.addr == addr:
             return  # aioble matches it itself
@@ -43,6 +50,14 @@ def match_pending_connect(pm, peer_id, addr_type, addr):
             alias._pm_alias = True
             pending.add(alias)
             return
+
+
+def forget_aliases():
+    """Remove the aliases match_pending_connect() left in aioble's pending set."""
+    from aioble import central
+
+    for d in [d for d in central._connecting if getattr(d, "_pm_alias", False)]:
+        central._connecting.discard(d)
 
 
 class Scan:
@@ -90,7 +105,7 @@ class Scan:
 
 async def connect(pm, peer_id, timeout_ms, secure):
     """Scan for the peer (any RPA it uses now), connect, optionally secure."""
-    wl = pm.whitelist([peer_id])
+    wl = pm.whitelist([peer_id], device_privacy=True)  # our own bond: its identity address too
     start = time.ticks_ms()
     found = None
     scan = Scan(wl, timeout_ms, 30000, 30000, False, False)
@@ -120,7 +135,7 @@ async def advertise(pm, interval_us, wl, kwargs):
     try:
         while True:
             conn = await aioble.advertise(interval_us, **kwargs)
-            if conn._conn_handle in pm._links:
+            if pm.peer_id(conn) is not None or conn._conn_handle in pm._links:
                 return conn
             # refused by the PM's IRQ handler (already disconnected): advertise again
             await conn.disconnected(timeout_ms=2000)

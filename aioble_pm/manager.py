@@ -7,6 +7,7 @@ IRQ handling follows modbluetooth_nimble.c (FACTS §3.3): GET/SET_SECRET come fr
 a stack operation and must be answered at once; the handler never raises (a failure is
 reported as ERROR_UNEXPECTED and answered as "not found"/"not stored").
 """
+import micropython
 from micropython import const
 import asyncio
 import time
@@ -114,6 +115,7 @@ class PeerInfo:
         self.key_size = db.key_size(peer_id)
         self.rank = db.rank(peer_id)
         self.complete = db.has_secret(peer_id, nimble.SEC_OUR) and db.has_secret(peer_id, nimble.SEC_PEER)
+        self.parsed = db.parsed(peer_id)  # False: a secret of a NimBLE layout we do not know
         self.connected = connected
 
     def __repr__(self):
@@ -128,7 +130,7 @@ def _hex(addr):
 
 
 class _Link:
-    """State of one connection."""
+    """State of one connection and of the security procedure running on it."""
 
     def __init__(self, handle, addr_type, addr, peer_id):
         self.handle = handle
@@ -138,19 +140,28 @@ class _Link:
         self.encrypted = False
         self.authenticated = False
         self.key_size = 0
-        self.pending = None  # (authenticated, key_size) of a new bond whose keys are due
-        self.repair = None  # None: no re-pairing asked; True/False: allowed or not
-        self.hidden = 0  # secret types (bits) of a denied re-pairing we pretend deleted
-        self.refused = None  # SecurityError: why we refused to store this link's keys
-        self.passkey = None  # pending passkey action (INPUT or NUMCMP), "wrong" once answered
-        self.passkey_at = None  # ticks_ms when the pending passkey action was asked
         self.waiter = None  # ThreadSafeFlag of a running secure()
         self.result = None  # peer_id or SecurityError for the waiter
+        # for the whole link:
+        self.repair = None  # None: no re-pairing asked; True/False: allowed or not
+        self.hidden = None  # peer ID whose bond is hidden from the stack (denied re-pairing)
+        self.refused = None  # SecurityError: we refused this link's bond; it is being dropped
+        self._end()
+
+    def _end(self):
+        """Forget the state of the procedure that just ended."""
+        self.busy = False  # a security procedure is running (CONN_SEC_START emitted)
+        self.keys = 0  # bits (1 << sec_type) of the secrets stored by this procedure
+        self.keys_read = False  # the stack read this peer's keys: a re-encryption
+        self.new_peer = None  # peer ID allocated for this procedure's bond
+        self.pending = False  # encrypted, the new bond's keys still due (upstream NimBLE)
+        self.passkey = None  # pending action (INPUT/NUMCMP); "passkey"/"numcmp" once answered
+        self.passkey_at = None  # ticks_ms when the pending passkey action was asked
 
 
 def _handle(conn):
-    """Connection handle of an aioble DeviceConnection or a plain int handle. The one
-    place that reads aioble's private `_conn_handle` (DESIGN §4)."""
+    """Connection handle of an aioble DeviceConnection (its `_conn_handle`, which aioble
+    keeps private; aiohooks.py is the only other reader) or a plain int handle."""
     if type(conn) is int:
         return conn
     handle = getattr(conn, "_conn_handle", None)
@@ -173,6 +184,7 @@ class PeerManager:
 
         self._store = ZMS(flash)
         self._db = peers.PeerDB(self._store, max_peers, app_data_max)
+        self.dropped = self._db.dropped  # peer IDs removed at start-up (damaged, or >= max_peers)
         self.when_full = when_full
         self._params = security.SecParams()
         self._handlers = []
@@ -247,7 +259,7 @@ class PeerManager:
         if ble is None:
             from . import aiohooks
 
-            ble = aiohooks.hook(self.irq)
+            ble = aiohooks.hook(self.irq, self._drop_links)
             self._aioble = True
         else:
             app = irq
@@ -323,15 +335,18 @@ class PeerManager:
             self._emit(ERROR_UNEXPECTED, error=e)
             if event == _IRQ_SET_SECRET:
                 try:
-                    link = self._link_for_key(data[1])
+                    self._refuse(self._link_for_key(data[1]), SecurityError(
+                        SecurityError.REJECTED, "the bond could not be stored: %r" % e))
                 except Exception:
-                    link = None
-                return self._refuse(link, SecurityError(SecurityError.REJECTED, "the bond could not be stored: %r" % e))
+                    pass  # (the flash itself is failing; nothing more to do)
+                return False
         return None
 
     def _get_secret(self, sec_type, index, key):
         if sec_type == nimble.SEC_OUR_IRK:
-            return self._store.read(peers.SYS_OUR_IRK)
+            # NimBLE asks for our IRK each time the stack starts: no link survived
+            self._drop_links()
+            return self._keep(self._store.read(peers.SYS_OUR_IRK))
         if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER:
             return None  # CCCD (3) is never stored by the binding
         db = self._db
@@ -339,27 +354,43 @@ class PeerManager:
             pid = db.peer_with_secret(sec_type, index)
         else:
             pid = db.find(key)
+            for link in self._links.values():
+                if pid is not None and link.peer_id == pid:
+                    self._start(link)
+                    link.keys_read = True  # re-encryption reads the stored keys
         if pid is None or self._hidden(pid):
             return None
-        n = db.read_secret(sec_type, pid, self._buf)
-        return memoryview(self._buf)[0:n] if n else None
+        try:
+            n = db.read_secret(sec_type, pid, self._buf)
+        except OSError as e:  # a damaged record: answer "not found"
+            self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
+            return None
+        return self._keep(memoryview(self._buf)[0:n]) if n else None
+
+    def _keep(self, answer):
+        # The binding reads the answer after the handler returned (on ESP32 from
+        # another task); keep it referenced until the next one.
+        self._answer = answer
+        return answer
 
     def _link_for_key(self, key):
         """The connection a secret belongs to: by identity address, else by the peer it
-        resolved to, else the one link waiting for the keys of a new bond (its connect
+        resolved to, else the one link running a security procedure (its connect
         event carried an RPA; the identity came with the keys)."""
         if key is None or len(key) != 7:
             return None
         pid = self._db.find(key)
-        waiting = []
+        busy = []
         for link in self._links.values():
             if link.addr_type == key[0] and all(link.addr[i] == key[6 - i] for i in range(6)):
                 return link
             if pid is not None and link.peer_id == pid:
                 return link
-            if link.pending is not None:
-                waiting.append(link)
-        return waiting[0] if len(waiting) == 1 else None
+            if link.busy or link.waiter is not None or not link.encrypted:
+                busy.append(link)
+        if len(busy) > 1:  # prefer links with a procedure known to run
+            busy = [l for l in busy if l.busy or l.waiter is not None or l.pending]
+        return busy[0] if len(busy) == 1 else None
 
     def _set_secret(self, sec_type, key, value, link):
         db = self._db
@@ -376,14 +407,22 @@ class PeerManager:
         pid = db.find(key)
         if value is None:
             return self._delete_secret(sec_type, pid, link)
+        if link is not None:
+            if link.refused is not None:
+                return False  # the rest of a bond we refused
+            self._start(link)
         if len(value) > len(self._buf):
-            self._emit(PEER_DATA_UPDATE_FAILED, peer_id=pid, error=ValueError("secret too long"))
-            return False
+            return self._refuse(link, SecurityError(SecurityError.REJECTED, "a %d-byte secret is too long" % len(value)))
         if nimble.parse_sec(value) is None:
             print("aioble_pm: secret of unknown layout (%d bytes) stored verbatim" % len(value))
-        if link is not None and link.repair is False:
-            return self._refuse(link, None)  # re-pairing not allowed: old bond kept intact
-        if pid is None:
+        if pid is not None and link is not None and link.repair is None and not link.keys:
+            # New keys for a bonded peer without the stack deleting the old bond first:
+            # a re-pairing NimBLE did not recognise (it did not resolve the peer's RPA).
+            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed
+            if not link.repair:
+                return self._refuse(link, SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
+        new = pid is None
+        if new:
             if link is not None and self._params is None:
                 return self._refuse(link, SecurityError(SecurityError.REJECTED, "pairing is disabled (sec_params(None))"))
             pid = db.allocate()
@@ -395,59 +434,67 @@ class PeerManager:
         try:
             db.write_secret(pid, sec_type, key, value)
         except OSError:
-            if link is None or link.refused is None:
-                self._emit(STORAGE_FULL, conn=link and link.handle, peer_id=pid)
-            if pid in db:
-                db.prune(pid)
+            self._emit(STORAGE_FULL, conn=link and link.handle, peer_id=pid)
+            if link is None and db.prune(pid):
+                self._changed(pid)
             return self._refuse(link, SecurityError(SecurityError.STORAGE_FULL, "no room in flash"))
         self._changed(pid)
         self._emit(PEER_DATA_UPDATE_SUCCEEDED, conn=link and link.handle, peer_id=pid)
         if link is not None:
+            if new:
+                link.new_peer = pid
             link.peer_id = pid
-            if link.pending is not None and db.has_secret(pid, nimble.SEC_PEER):
-                self._complete(link)
+            link.keys |= 1 << sec_type
+            if link.pending and sec_type == nimble.SEC_PEER:
+                self._complete(link, PROC_BONDING)
         return True
 
     def _refuse(self, link, err):
-        """Answer "not stored" to the stack. NimBLE keeps the link encrypted (FACTS §3.3,
-        tests/blesim), so the securing fails here, once per link."""
-        if link is not None:
-            if link.refused is None:
-                link.refused = err
-            if link.pending is not None:
-                link.pending = None
-                self._ra.failed(nimble.addr_key(link.addr_type, link.addr))
-                self._fail(link, link.refused)
+        """Answer "not stored" to the stack and fail the link's securing. NimBLE keeps
+        the link encrypted (tests/blesim README), with keys we do not hold: such a link
+        must not be trusted, so it is dropped (and a half-stored new bond with it)."""
+        if link is None:
+            return False
+        if link.refused is None:
+            link.refused = err
+            new = link.new_peer
+            self._fail(link, err)
+            micropython.schedule(self._drop, link.handle)
+            if new is not None and new in self._db:
+                self._forget(new)
         return False
+
+    def _drop(self, handle):
+        try:
+            self._ble.gap_disconnect(handle)
+        except OSError:
+            pass
 
     def _hidden(self, pid):
         for link in self._links.values():
-            if link.hidden and link.peer_id == pid:
+            if link.hidden == pid:
                 return True
         return False
 
     def _delete_secret(self, sec_type, pid, link):
-        if pid is None or not self._db.has_secret(pid, sec_type):
+        if pid is None or not self._db.has_secret(pid, sec_type) or self._hidden(pid):
             return False  # (NimBLE deletes until the store says "not found")
         if link is not None and link.peer_id == pid:
             # MicroPython deletes a bond only when a bonded central pairs again
             # (BLE_GAP_EVENT_REPEAT_PAIRING) and then always lets the pairing go on;
             # NimBLE re-reads PEER_SEC and asks again while it is found. So a re-pairing
             # the app does not allow leaves the bond on flash but hidden from the stack
-            # for the rest of this link, and the new keys are refused.
+            # while the link lasts, and the link is dropped.
+            self._start(link)
             if link.repair is None:
-                ev = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid)
-                link.repair = ev.allowed
+                link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed
             if not link.repair:
-                link.refused = SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed")
-                bit = 1 << sec_type
-                if link.hidden & bit:
-                    return False
-                link.hidden |= bit
+                link.hidden = pid
+                link.peer_id = None  # whoever this is, it is not holding our bond's keys
+                self._refuse(link, SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
                 return True
         self._db.delete_secret(pid, sec_type)
-        if sec_type == nimble.SEC_PEER:
-            self._changed(pid)
+        self._changed(pid)
         if link is None:
             self._db.prune(pid)
         return True
@@ -463,8 +510,7 @@ class PeerManager:
                 self._forget(pid)
                 self._emit(PEER_EVICTED, peer_id=pid)
                 return pid
-        if link is None or link.refused is None:
-            self._emit(STORAGE_FULL, conn=link and link.handle)
+        self._emit(STORAGE_FULL, conn=link and link.handle)
         return None
 
     def _connected(self, event, handle, addr_type, addr):
@@ -487,49 +533,81 @@ class PeerManager:
 
     def _disconnected(self, handle):
         link = self._links.pop(handle, None)
-        if link is None:
-            return
-        if link.waiter is not None and link.result is None:
-            self._finish(link, SecurityError(SecurityError.DISCONNECTED, "link lost while securing"))
-        if link.peer_id is not None and link.peer_id in self._db and self._db.prune(link.peer_id):
-            self._changed(link.peer_id)
+        if self._aioble:
+            from . import aiohooks
+
+            aiohooks.forget_aliases()
+        if link is not None:
+            self._lost(link)
+
+    def _lost(self, link):
+        """The link is gone: fail what ran on it, drop a bond it left half-stored."""
+        if link.refused is None and (link.busy or (link.waiter is not None and link.result is None)):
+            self._fail(link, SecurityError(SecurityError.DISCONNECTED, "link lost while securing"))
+        for pid in (link.new_peer, link.peer_id):
+            if pid is not None and pid in self._db and (
+                self._db.prune(pid) or (pid == link.new_peer and not self._complete_bond(pid))
+            ):
+                if pid in self._db:
+                    self._db.delete(pid)
+                self._changed(pid)
+
+    def _complete_bond(self, pid):
+        return self._db.has_secret(pid, nimble.SEC_OUR) and self._db.has_secret(pid, nimble.SEC_PEER)
+
+    def _drop_links(self):
+        for link in list(self._links.values()):
+            self._lost(link)
+        self._links = {}
+
+    def _start(self, link, procedure=None):
+        if not link.busy:
+            link.busy = True
+            self._emit(CONN_SEC_START, conn=link.handle, peer_id=link.peer_id, procedure=procedure)
 
     def _encryption_update(self, handle, encrypted, authenticated, bonded, key_size):
         link = self._links.get(handle)
-        if link is None:
-            return
+        if link is None or link.refused is not None:
+            return  # unknown, or being dropped after we refused its bond
+        self._start(link)
         link.encrypted = bool(encrypted)
         link.authenticated = bool(authenticated)
         link.key_size = key_size
         pid = link.peer_id
         if not encrypted:
-            err = link.refused
-            if err is None:
-                if link.passkey == "wrong":
-                    err = SecurityError(SecurityError.PASSKEY, "passkey or comparison rejected")
-                elif pid is not None and link.repair is None:
-                    err = SecurityError(SecurityError.KEY_MISSING, "the peer has no keys for our bond")
-                else:
-                    err = SecurityError(SecurityError.REJECTED, "pairing failed")
-            self._ra.failed(nimble.addr_key(link.addr_type, link.addr))
+            if link.passkey == "passkey":
+                err = SecurityError(SecurityError.PASSKEY, "wrong passkey")
+            elif link.passkey == "numcmp":
+                err = SecurityError(SecurityError.NUMCMP, "the numbers did not match")
+            elif link.keys_read and link.repair is None:
+                err = SecurityError(SecurityError.KEY_MISSING, "the peer has no keys for our bond")
+            else:
+                err = SecurityError(SecurityError.REJECTED, "pairing failed")
+            if err.reason != SecurityError.KEY_MISSING:
+                self._ra.failed(nimble.addr_key(link.addr_type, link.addr))  # pairings only
             self._fail(link, err)
-            return
-        if pid is not None and link.repair is None:
+        elif link.keys & (1 << nimble.SEC_PEER):
+            self._complete(link, PROC_BONDING)  # esp-nimble stores the keys first
+        elif link.keys_read and link.repair is None and pid is not None:
             self._complete(link, PROC_ENCRYPTION)  # stored keys: no new secrets follow
         elif bonded:
-            # A new bond: NimBLE raises this before it stores the keys (ble_sm_process_result),
-            # so the outcome is known when SET_SECRET(PEER_SEC) is answered.
-            if link.refused is not None:
-                self._fail(link, link.refused)
-            else:
-                link.pending = (authenticated, key_size)
+            # A new bond: upstream NimBLE raises this before it stores the keys
+            # (ble_sm_process_result), so the outcome is known once they are answered.
+            link.pending = True
+            if link.waiter is not None:
+                link.waiter.set()  # secure() settles it if no keys follow
         else:
             self._complete(link, PROC_PAIRING)
 
-    def _complete(self, link, procedure=PROC_BONDING):
-        """The link is encrypted (and its new bond stored): check it against the
-        security parameters and report."""
-        link.pending = None
+    def _settle(self, link):
+        """A pending link whose keys never came (the stack stored nothing)."""
+        if link.pending and link.refused is None:
+            self._complete(link, PROC_ENCRYPTION if link.peer_id is not None else PROC_PAIRING)
+
+    def _complete(self, link, procedure):
+        """The link is encrypted (and a new bond stored): check it against the security
+        parameters and report."""
+        link.pending = False
         pid = link.peer_id
         if procedure != PROC_ENCRYPTION and self._params is None:
             err = SecurityError(SecurityError.REJECTED, "pairing is disabled (sec_params(None))")
@@ -557,12 +635,15 @@ class PeerManager:
         self._finish(link, err)
 
     def _finish(self, link, result):
+        link._end()
         if link.waiter is not None and link.result is None:
             link.result = result
             link.waiter.set()
 
     def _passkey_action(self, handle, action, passkey):
         link = self._links.get(handle)
+        if link is not None:
+            self._start(link)
         if action == _ACTION_DISPLAY:
             passkey = security.new_passkey()
             self._ble.gap_passkey(handle, action, passkey)
@@ -584,14 +665,14 @@ class PeerManager:
         if not 0 <= passkey <= 999999:
             raise ValueError("passkey must be 0..999999, got %d" % passkey)
         link = self._pending(conn, _ACTION_INPUT)
-        link.passkey = "wrong"  # until the link encrypts: a failure now means this passkey
+        link.passkey = "passkey"  # a failure from now on means this passkey was wrong
         link.passkey_at = None
         self._ble.gap_passkey(link.handle, _ACTION_INPUT, passkey)
 
     def numcmp_reply(self, conn, accept):
         """Answer NUMERIC_COMPARISON: True if both devices show the same number."""
         link = self._pending(conn, _ACTION_NUMCMP)
-        link.passkey = "wrong"
+        link.passkey = "numcmp"
         link.passkey_at = None
         try:
             self._ble.gap_passkey(link.handle, _ACTION_NUMCMP, 1 if accept else 0)
@@ -617,7 +698,11 @@ class PeerManager:
         link = self._links.get(handle)
         if link is None:
             raise ValueError("conn is not connected")
-        if link.encrypted and (self._params is None or self._params.shortfall(link.authenticated, link.key_size) is None):
+        if link.refused is not None:
+            raise link.refused
+        if link.encrypted and not link.busy and (
+            self._params is None or self._params.shortfall(link.authenticated, link.key_size) is None
+        ):
             return link.peer_id
         wait = self._ra.check(nimble.addr_key(link.addr_type, link.addr))
         if wait:
@@ -628,9 +713,7 @@ class PeerManager:
             self._apply(self._params)
         link.waiter = asyncio.ThreadSafeFlag()
         link.result = None
-        link.refused = None
-        procedure = PROC_ENCRYPTION if link.peer_id is not None else PROC_BONDING
-        self._emit(CONN_SEC_START, conn=handle, peer_id=link.peer_id, procedure=procedure)
+        self._start(link, PROC_ENCRYPTION if link.peer_id is not None else PROC_BONDING)
         try:
             self._ble.gap_pair(handle)
         except OSError as e:
@@ -640,20 +723,21 @@ class PeerManager:
         start = time.ticks_ms()
         try:
             while link.result is None:
+                if link.pending:  # woken after the stack's whole IRQ sequence: no keys came
+                    self._settle(link)
+                    continue
                 left = timeout_ms - time.ticks_diff(time.ticks_ms(), start)
                 asked = link.passkey_at
                 if asked is not None:
                     left = min(left, self.passkey_timeout_ms - time.ticks_diff(time.ticks_ms(), asked))
                 if left <= 0:
-                    if asked is not None and link.passkey in (_ACTION_INPUT, _ACTION_NUMCMP):
-                        err = SecurityError(SecurityError.PASSKEY, "no answer to the passkey request in %d ms" % self.passkey_timeout_ms)
-                        try:
-                            self._ble.gap_disconnect(handle)  # the only way to stop the pairing
-                        except OSError:
-                            pass
+                    if asked is not None:
+                        self._ra.failed(nimble.addr_key(link.addr_type, link.addr))
+                        self._fail(link, SecurityError(
+                            SecurityError.PASSKEY, "no answer to the passkey request in %d ms" % self.passkey_timeout_ms))
+                        self._drop(handle)  # the only way to stop the pairing
                     else:
-                        err = SecurityError(SecurityError.TIMEOUT, "no answer in %d ms" % timeout_ms)
-                    self._fail(link, err)
+                        self._fail(link, SecurityError(SecurityError.TIMEOUT, "no answer in %d ms" % timeout_ms))
                     break
                 try:
                     await asyncio.wait_for_ms(link.waiter.wait(), left)

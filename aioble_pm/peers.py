@@ -22,7 +22,7 @@ _SYSTEM = const(0xFFF0)
 SYS_OUR_IRK = const(0xFFF00001)  # our IRK (MicroPython's secret type 10, key b"irk")
 SYS_SCHEMA = const(0xFFF00002)  # u8 schema version of this layout
 SCHEMA = const(1)
-MAX_PEERS = const(1024)
+MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
 
 # Index entry (16 bytes): flags, key_size, NimBLE key (type + address LSB-first),
 # pad, rank u32 LE, pad.
@@ -41,10 +41,6 @@ _UNPARSED = const(0x40)  # a secret with a layout we could not parse
 
 _SEC_DATA = {nimble.SEC_OUR: DATA_OUR_SEC, nimble.SEC_PEER: DATA_PEER_SEC}
 _SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
-
-
-class StorageFull(Exception):
-    """No peer ID free (max_peers reached) or no room left in the flash store."""
 
 
 def _lowest_free_ref(bitmap, n):
@@ -151,14 +147,26 @@ class PeerDB:
                 self._delete_records(pid)
                 self.dropped.append(pid)
                 continue
-            sec = nimble.SEC_PEER if has_peer else nimble.SEC_OUR
-            record = store.read(record_id(pid, _SEC_DATA[sec]))
-            if record is None or len(record) < 7:
-                continue  # (the store returns no damaged data; an ID entry can still lie)
+            record = None
+            for sec in ((nimble.SEC_PEER,) if has_peer else ()) + ((nimble.SEC_OUR,) if has_our else ()):
+                try:
+                    record = store.read(record_id(pid, _SEC_DATA[sec]))
+                except OSError:  # CorruptError: a damaged record; try the other secret
+                    continue
+                if record is not None and len(record) >= 7:
+                    break
+                record = None
+            if record is None:  # no readable secret: the bond is unusable
+                self._delete_records(pid)
+                self.dropped.append(pid)
+                continue
             self._index_secret(pid, sec, record)
             if has_our and has_peer:
-                self._index[pid * _ENTRY + _FLAGS] |= _HAS_OUR
-            rank = store.read(record_id(pid, DATA_RANK))
+                self._index[pid * _ENTRY + _FLAGS] |= _HAS_OUR | _HAS_PEER
+            try:
+                rank = store.read(record_id(pid, DATA_RANK))
+            except OSError:
+                rank = None  # a damaged rank: the peer counts as least recently used
             if rank is not None and len(rank) == 4:
                 _put_u32(self._index, pid * _ENTRY + _RANK, _u32(rank, 0))
 
@@ -248,17 +256,6 @@ class PeerDB:
 
     def rank(self, peer_id):
         return _u32(self._index, peer_id * _ENTRY + _RANK)
-
-    def ranks(self):
-        """(lowest-ranked peer ID, highest-ranked peer ID), or (None, None)."""
-        lo = hi = None
-        for p in self.ids():
-            r = self.rank(p)
-            if lo is None or r < self.rank(lo):
-                lo = p
-            if hi is None or r > self.rank(hi):
-                hi = p
-        return lo, hi
 
     # --- secrets (the NimBLE store) --------------------------------------------------
 

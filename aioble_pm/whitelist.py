@@ -138,10 +138,11 @@ class Whitelist:
 
     @property
     def irks(self):
-        """[irk] (16 bytes MSB-first) of the listed peers that gave one: what a
-        resolving list takes (with the matching entry of `addrs`)."""
+        """[(addr_type, addr, irk)] of the listed peers that gave an IRK (16 bytes
+        MSB-first): the device identities a controller's resolving list takes."""
         self._check()
-        return [self._pm._db.irk(p) for p in self._ids if self._pm._db.irk(p) is not None]
+        db = self._pm._db
+        return [db.identity(p) + (db.irk(p),) for p in self._ids if db.irk(p) is not None]
 
     @micropython.native
     def match(self, addr_type, addr, resolved=False):

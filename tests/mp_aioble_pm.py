@@ -97,3 +97,17 @@ async def test_advertise_accepts_only_whitelisted_centrals():
     refused = [e for e in events if e.id == aioble_pm.CONN_REFUSED]
     eq([e.addr for e in refused], [stranger.identity()])
     eq(pm._accept, None, "the accept list applies while pm.advertise() runs")
+
+
+def test_a_second_manager_replaces_the_first_in_aioble():
+    aioble, aioble_pm, pm, events = _pm()
+    from aioble_pm import flash
+
+    handlers = aioble.core._irq_handlers
+    n = len(handlers)
+    pm2 = aioble_pm.PeerManager(flash.RamFlash(8 * 4096, 4096))
+    pm2.attach()
+    eq(len(handlers), n, "the first manager's handler was replaced, not joined")
+    # and only the second one answers the stack now
+    pm2._store.write(0xFFF00001, b"\x22" * 16)  # pm2's own IRK record
+    eq(bytes(handlers[0](29, (10, 0, b"irk"))), b"\x22" * 16)

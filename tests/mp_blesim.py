@@ -284,6 +284,19 @@ def test_just_works_sc_bonding_secrets_and_order():
         assert theirs.csrk is not None
 
 
+def test_esp_nimble_order_stores_keys_before_the_encryption_event():
+    a = Dev("a", layout_size=88, bond=True)
+    b = Dev("b", bond=True)
+    ha, hb = _pair_up(a, b)
+    a.ble.gap_pair(ha)
+    _wait(a, 28)
+    _wait(b, 28)
+    ev_a = [e for e, _ in a.log if e in (28, 30)]
+    ev_b = [e for e, _ in b.log if e in (28, 30)]
+    eq(ev_a[-3:], [30, 30, 28], "esp-nimble: OUR_SEC, PEER_SEC, then ENCRYPTION_UPDATE")
+    eq(ev_b[-3:], [28, 30, 30], "upstream NimBLE: ENCRYPTION_UPDATE first")
+
+
 def test_legacy_pairing_distributes_ediv_rand_and_88_layout():
     a = Dev("a", layout_size=88, bond=True, le_secure=False)
     b = Dev("b", layout_size=88, bond=True, le_secure=False)

@@ -144,16 +144,17 @@ def test_ranks_and_renumbering():
     db = peers.PeerDB(st)
     for i in range(3):
         bond(db, i)
-    eq(db.ranks(), (0, 2))
+    eq([db.rank(p) for p in range(3)], [1, 2, 3])
     db.rank_highest(0)
-    eq(db.ranks(), (1, 0))
+    eq([db.rank(p) for p in range(3)], [4, 2, 3])
     w = st.writes
     db.rank_highest(0)  # already highest: nothing written
     eq(st.writes, w)
     db._set_rank(2, 0xFFFFFFFF)
     db.rank_highest(1)  # u32 exhausted: renumber 1..n in order, then top + 1
     eq([db.rank(p) for p in (0, 2, 1)], [1, 2, 3])
-    eq(peers.PeerDB(st).ranks(), (0, 1))
+    db2 = peers.PeerDB(st)
+    eq([db2.rank(p) for p in (0, 2, 1)], [1, 2, 3], "ranks reload")
 
 
 def test_app_data_limits_and_errors():

@@ -34,7 +34,7 @@ async def test_build_shapes_and_errors():
     eq(wl.peer_ids, [0, 1, 2])
     eq(wl.addrs, [p.identity() for p in ps])
     eq(len(wl.irks), 3)
-    eq(wl.irks[1], bytes(reversed(ps[1].store[(10, b"irk")])), "peer IRK MSB-first")
+    eq(wl.irks[1], ps[1].identity() + (bytes(reversed(ps[1].store[(10, b"irk")])),), "identity + IRK MSB-first")
     assert "irk" not in repr(wl).lower() or "IRKs" in repr(wl)
     wl2 = a.pm.whitelist([2, 0])
     eq(wl2.peer_ids, [2, 0])

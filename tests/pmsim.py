@@ -13,9 +13,9 @@ FLASH_SIZE = 8 * 4096  # the ESP32 board's bonds partition: 8 sectors of 4 KiB
 class PM:
     """A device whose secret store is a PeerManager (raw `bluetooth` level)."""
 
-    def __init__(self, name="pm", fl=None, ble=None, params=None, **kw):
+    def __init__(self, name="pm", fl=None, ble=None, params=None, layout=80, **kw):
         self.flash = fl or flash.RamFlash(FLASH_SIZE, 4096)
-        self.ble = ble or blesim.device(name)
+        self.ble = ble or blesim.device(name, layout=layout)  # 88: esp-nimble (keys first)
         self.pm = aioble_pm.PeerManager(self.flash, **kw)
         self.events = []
         self.pm.register(self.events.append)
@@ -36,6 +36,9 @@ class PM:
         blesim.reboot(self.ble)
         blesim.pump()
         return PM(fl=self.flash, ble=self.ble, **kw)
+
+    def esp(self):
+        return self.ble.layout == 88
 
     def connects(self):
         return [d for e, d in self.log if e in (1, 7)]
@@ -107,6 +110,15 @@ async def accept(pm, central):
 
 
 async def disconnect(pm, handle):
-    n = len([1 for e, d in pm.log if e in (2, 8)])
-    pm.ble.gap_disconnect(handle)
-    await until(lambda: len([1 for e, d in pm.log if e in (2, 8)]) > n, what="disconnect")
+    """Disconnect pm's link `handle` (if it is still up) and wait until it is gone."""
+
+    def gone():
+        last = [i for i, (e, d) in enumerate(pm.log) if e in (1, 7) and d[0] == handle]
+        return any(e in (2, 8) and d[0] == handle for e, d in pm.log[last[-1]:])
+
+    if not gone():
+        try:
+            pm.ble.gap_disconnect(handle)
+        except OSError:
+            pass
+    await until(gone, what="disconnect")

@@ -120,6 +120,8 @@ class BLE:
         self.name = name
         self.id = air.new_id()
         self.layout = layout_size
+        # esp-nimble stores a new bond's keys before the encryption event; upstream after
+        self.keys_first = layout_size == 88
         self.rssi = -50
         self.rpa_timeout_ms = 300000  # MYNEWT_VAL_BLE_RPA_TIMEOUT = 300 s
         if public is True:

@@ -573,8 +573,10 @@ def _store_peer_keys(p, k):
 
 
 def _done(d, c, p):
-    """Pairing complete: _IRQ_ENCRYPTION_UPDATE first, then the keys are persisted
-    (ble_sm_process_result: enc event before ble_sm_persist_keys)."""
+    """Pairing complete: _IRQ_ENCRYPTION_UPDATE and the persisted keys. Upstream NimBLE
+    (MicroPython's pin: stm32, unix, rp2) raises the enc event first and then persists
+    (ble_sm_process_result); every esp-nimble IDF branch (ESP32) persists first. The
+    device's `keys_first` (default: the 88-byte esp-nimble layout) picks the order."""
     c.smp = None
     if p.sc:
         if p.peer is None:
@@ -585,9 +587,15 @@ def _done(d, c, p):
         p.our.ltk = p.ltk
     c.encrypted, c.authenticated, c.key_size = True, p.auth, p.key_size
     c.bonded = c.bonded or p.bonding
-    d._enc_irq(c)
-    if not p.bonding:
-        return
+    if not d.keys_first:
+        d._enc_irq(c)
+    if p.bonding:
+        _persist(d, c, p)
+    if d.keys_first:
+        d._enc_irq(c)
+
+
+def _persist(d, c, p):
     if p.peer_id is not None:
         c.peer_id = p.peer_id
     t, a = c.peer_id
