@@ -62,6 +62,7 @@ _ACTION_NUMCMP = const(4)
 _EALREADY = const(114)  # errno of gap_pair while a pairing runs (MP_EALREADY)
 
 _JSON = "ble_secrets.json"
+_NONE = b""  # "not found" for GET_SECRET that stops aioble's dispatch
 _NAMES = (
     "", "BONDED_PEER_CONNECTED", "CONN_SEC_START", "CONN_SEC_SUCCEEDED", "CONN_SEC_FAILED",
     "CONN_SEC_CONFIG_REQ", "PASSKEY_DISPLAY", "PASSKEY_REQUEST", "NUMERIC_COMPARISON",
@@ -141,7 +142,8 @@ class _Link:
         self.authenticated = False
         self.key_size = 0
         self.waiter = None  # ThreadSafeFlag of a running secure()
-        self.result = None  # peer_id or SecurityError for the waiter
+        self.done = False  # the waiter's procedure ended with .result
+        self.result = None  # peer_id (None: paired without bond) or SecurityError
         # for the whole link:
         self.repair = None  # None: no re-pairing asked; True/False: allowed or not
         self.hidden = None  # peer ID whose bond is hidden from the stack (denied re-pairing)
@@ -343,29 +345,41 @@ class PeerManager:
         return None
 
     def _get_secret(self, sec_type, index, key):
+        """The stored value, or _NONE ("not found" to the binding, which counts a value
+        of the wrong length as missing) so that no handler after ours (aioble's own
+        store, if the app loaded it) answers for a bond we deleted or hide."""
         if sec_type == nimble.SEC_OUR_IRK:
             # NimBLE asks for our IRK each time the stack starts: no link survived
             self._drop_links()
-            return self._keep(self._store.read(peers.SYS_OUR_IRK))
+            return self._keep(self._store.read(peers.SYS_OUR_IRK) or _NONE)
         if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER:
             return None  # CCCD (3) is never stored by the binding
         db = self._db
         if key is None:
             pid = db.peer_with_secret(sec_type, index)
         else:
-            pid = db.find(key)
+            pid = self._find(key)
             for link in self._links.values():
                 if pid is not None and link.peer_id == pid:
                     self._start(link)
                     link.keys_read = True  # re-encryption reads the stored keys
         if pid is None or self._hidden(pid):
-            return None
+            return _NONE
         try:
             n = db.read_secret(sec_type, pid, self._buf)
         except OSError as e:  # a damaged record: answer "not found"
             self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
-            return None
-        return self._keep(memoryview(self._buf)[0:n]) if n else None
+            return _NONE
+        return self._keep(memoryview(self._buf)[0:n]) if n else _NONE
+
+    def _find(self, key):
+        """Peer ID for a NimBLE key: its identity, or an RPA of a bonded peer that the
+        stack did not resolve (ESP32's host-based privacy resolves only the peers it
+        paired with since boot) -- resolved here, for reads and deletes alike."""
+        pid = self._db.find(key)
+        if pid is None and len(key) == 7 and key[0] == 1 and key[6] >> 6 == 1:
+            pid = self.resolve(1, nimble.key_addr(key)[1])
+        return pid
 
     def _keep(self, answer):
         # The binding reads the answer after the handler returned (on ESP32 from
@@ -379,7 +393,7 @@ class PeerManager:
         event carried an RPA; the identity came with the keys)."""
         if key is None or len(key) != 7:
             return None
-        pid = self._db.find(key)
+        pid = self._find(key)
         busy = []
         for link in self._links.values():
             if link.addr_type == key[0] and all(link.addr[i] == key[6 - i] for i in range(6)):
@@ -404,9 +418,9 @@ class PeerManager:
             return False
         if len(key) != 7:
             return False
-        pid = db.find(key)
         if value is None:
-            return self._delete_secret(sec_type, pid, link)
+            return self._delete_secret(sec_type, self._find(key), link)
+        pid = db.find(key)
         if link is not None:
             if link.refused is not None:
                 return False  # the rest of a bond we refused
@@ -515,6 +529,7 @@ class PeerManager:
 
     def _connected(self, event, handle, addr_type, addr):
         addr = bytes(addr)
+        addr_type &= 1  # 2/3: an identity the controller resolved (HCI address types)
         pid = self._db.find(nimble.addr_key(addr_type, addr))
         if pid is None and addr_type == privacy.ADDR_RANDOM:
             pid = self.resolve(addr_type, addr)  # an RPA the controller did not resolve
@@ -542,7 +557,7 @@ class PeerManager:
 
     def _lost(self, link):
         """The link is gone: fail what ran on it, drop a bond it left half-stored."""
-        if link.refused is None and (link.busy or (link.waiter is not None and link.result is None)):
+        if link.refused is None and (link.busy or (link.waiter is not None and not link.done)):
             self._fail(link, SecurityError(SecurityError.DISCONNECTED, "link lost while securing"))
         for pid in (link.new_peer, link.peer_id):
             if pid is not None and pid in self._db and (
@@ -613,6 +628,8 @@ class PeerManager:
             err = SecurityError(SecurityError.REJECTED, "pairing is disabled (sec_params(None))")
         elif self._params is not None:
             sc = self._db.sc(pid) if pid is not None and pid in self._db else None
+            if sc is None and self._params.sc_only:
+                sc = False  # the binding reports no SC flag; only a stored bond tells: fail closed
             err = self._params.shortfall(link.authenticated, link.key_size, sc)
         else:
             err = None
@@ -636,7 +653,8 @@ class PeerManager:
 
     def _finish(self, link, result):
         link._end()
-        if link.waiter is not None and link.result is None:
+        if link.waiter is not None and not link.done:
+            link.done = True
             link.result = result
             link.waiter.set()
 
@@ -712,6 +730,7 @@ class PeerManager:
         if self._params is not None:
             self._apply(self._params)
         link.waiter = asyncio.ThreadSafeFlag()
+        link.done = False
         link.result = None
         self._start(link, PROC_ENCRYPTION if link.peer_id is not None else PROC_BONDING)
         try:
@@ -722,7 +741,7 @@ class PeerManager:
                 raise SecurityError(SecurityError.REJECTED, "gap_pair: %r" % e)
         start = time.ticks_ms()
         try:
-            while link.result is None:
+            while not link.done:
                 if link.pending:  # woken after the stack's whole IRQ sequence: no keys came
                     self._settle(link)
                     continue
@@ -814,7 +833,10 @@ class PeerManager:
 
     def resolve(self, addr_type, addr):
         """Bonded peer ID for any address: its identity address, or an RPA made with its
-        IRK; else None. The resolver (one AES object per IRK) is built on first use."""
+        IRK; else None. The resolver (one AES object per IRK) is built on first use.
+        addr_type 2/3 (an identity a controller resolved, as HCI reports it) count as 0/1."""
+        if addr_type == 2 or addr_type == 3:
+            addr_type -= 2
         privacy.check_addr(addr_type, addr)
         pid = self._db.find(nimble.addr_key(addr_type, addr))
         if pid is not None:

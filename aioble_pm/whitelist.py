@@ -149,9 +149,14 @@ class Whitelist:
         """Peer ID of a listed peer this address belongs to, or None.
 
         resolved=True: the address came from the stack already resolved (the identity
-        address in a connect IRQ), so an identity address matches in either mode."""
+        address in a connect IRQ), so an identity address matches in either mode; so do
+        addr_type 2/3, which a resolving controller reports in scan results (HCI's
+        "identity address of a resolved RPA")."""
         if self._gen != _generation:
             self._refresh()
+        if addr_type == 2 or addr_type == 3:
+            addr_type -= 2
+            resolved = True
         try:
             if addr_type == 1 and _len(addr) == 6 and _type(addr) is not _str:
                 s = _resolve(self._state, self._aes, self._io, addr)  # -2: not an RPA

@@ -114,11 +114,11 @@ def aioble_get(secrets, sec_type, index, key):
 def activation(get):
     """The GET_SECRET calls NimBLE makes when MicroPython activates it (FACTS §3.3)."""
     i = 0
-    while get(2, i, None) is not None:
+    while get(2, i, None):  # None or b"": not found (the binding checks the length)
         i += 1
     get(10, 0, b"irk")
     i = 0
-    while get(2, i, None) is not None:
+    while get(2, i, None):
         i += 1
     return i
 

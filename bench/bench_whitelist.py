@@ -5,6 +5,7 @@
 # Run: micropython bench/bench_whitelist.py [quick]   (MICROPYPATH = repo root)
 import sys
 import os
+import gc
 import time
 import cryptolib
 import aioble_pm
@@ -30,7 +31,8 @@ def best_us(fn, addrs, rounds=ROUNDS):
 
 def manager(n):
     """A PeerManager holding n bonds (public identity, IRK) on a RAM flash."""
-    fl = RamFlash(max(64, n * 2) * 1024, 4096)
+    gc.collect()
+    fl = RamFlash(64 * 1024, 4096)  # 128 bonds of ~130 bytes fit easily
     pm = aioble_pm.PeerManager(fl, max_peers=n)
     irks = []
     for i in range(n):

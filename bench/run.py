@@ -41,7 +41,7 @@ def main():
     for name in sorted(os.listdir(HERE)):
         if name.startswith("bench_") and name.endswith(".py"):
             proc = mpharness.run([os.path.join(HERE, name)] + (["quick"] if quick else []),
-                                 cwd=tempfile.mkdtemp(prefix="bench-"), timeout=1800)
+                                 cwd=tempfile.mkdtemp(prefix="bench-"), timeout=300 if quick else 1800)
             sys.stdout.write(proc.stdout)
             sys.stdout.flush()
             if proc.returncode:

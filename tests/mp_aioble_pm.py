@@ -64,11 +64,24 @@ async def test_scan_yields_whitelisted_peers_once():
     for s in strangers:
         s.advertise()
     friend.advertise()
-    got = []
-    async for result, pid in pm.scan(pm.whitelist(), duration_ms=500):
-        got.append((pid, bytes(result.device.addr)))
-    eq([pid for pid, _ in got], [0], "one result for the friend (deduplicated), none for strangers")
-    eq(got[0][1], friend.ble._ota()[1], "the RPA it advertises with")
+
+    async def changing_adverts():  # new payloads: aioble yields the friend again each time
+        for i in range(20):
+            friend.ble.gap_advertise(20000, b"\x02\x01\x06\x04\xff\x01\x02" + bytes([i]))
+            await asyncio.sleep_ms(20)
+
+    for dedup in (True, False):
+        task = asyncio.create_task(changing_adverts())
+        got = []
+        async for result, pid in pm.scan(pm.whitelist(), duration_ms=500, dedup=dedup):
+            got.append((pid, bytes(result.device.addr)))
+        await task
+        assert got and all(pid == 0 for pid, _ in got), "only the friend, never the strangers"
+        if dedup:
+            eq(len(got), 1, "the friend's address once")
+            eq(got[0][1], friend.ble._ota()[1], "the RPA it advertises with")
+        else:
+            assert len(got) > 1, "without dedup, each new advertisement"
 
 
 @timeout(120)
@@ -111,3 +124,20 @@ def test_a_second_manager_replaces_the_first_in_aioble():
     # and only the second one answers the stack now
     pm2._store.write(0xFFF00001, b"\x22" * 16)  # pm2's own IRK record
     eq(bytes(handlers[0](29, (10, 0, b"irk"))), b"\x22" * 16)
+
+
+@timeout(60)
+async def test_deleted_bond_not_served_from_aioble_store():
+    aioble, aioble_pm, pm, events = _pm()
+    from aioble_pm import nimble
+
+    phone = Peer("phone")
+    eq(await _bond(aioble, pm, phone), 0)
+    key = nimble.addr_key(*phone.identity())
+    stale = pm.irq(29, (2, 0, key))
+    import aioble.security
+
+    aioble.security._secrets[(2, key)] = bytes(stale)  # an app that also ran load_secrets()
+    pm.delete(0)
+    eq(aioble.core.ble_irq(29, (2, 0, key)), b"", "not found: aioble's dict is never consulted")
+    eq(aioble.core.ble_irq(29, (2, 0, None)), b"")

@@ -54,7 +54,7 @@ async def test_build_shapes_and_errors():
     with raises(TypeError, "addr"):
         wl.match(0, None)
     with raises(ValueError, "addr_type"):
-        wl.match(2, bytes(6))
+        wl.match(4, bytes(6))
 
 
 @timeout(120)
@@ -96,6 +96,8 @@ async def test_identity_address_in_both_privacy_modes():
     net = a.pm.whitelist()
     eq(net.match(addr_type, addr), None, "network privacy: a peer with an IRK only by RPA")
     eq(net.match(addr_type, addr, resolved=True), 0, "an identity the stack resolved matches")
+    eq(net.match(addr_type + 2, addr), 0, "HCI type 2/3: an identity the controller resolved")
+    eq(a.pm.resolve(addr_type + 2, addr), 0)
     dev = a.pm.whitelist(device_privacy=True)
     eq(dev.match(addr_type, addr), 0)
     some = a.pm.whitelist(device_privacy=[1])

@@ -19,7 +19,9 @@ def need(module):
     """Import `module` or skip the test saying where it was looked for."""
     try:
         return __import__(module)
-    except ImportError:
+    except ImportError as e:
+        if module not in str(e):
+            raise  # it is there but broken: a failure, not a skip
         skip("%s not found on MICROPYPATH or in ~/.micropython/lib (see README: aioble for local runs)" % module)
 
 
