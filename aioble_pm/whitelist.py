@@ -154,9 +154,6 @@ class Whitelist:
         "identity address of a resolved RPA")."""
         if self._gen != _generation:
             self._refresh()
-        if addr_type == 2 or addr_type == 3:
-            addr_type -= 2
-            resolved = True
         try:
             if addr_type == 1 and _len(addr) == 6 and _type(addr) is not _str:
                 s = _resolve(self._state, self._aes, self._io, addr)  # -2: not an RPA
@@ -165,6 +162,8 @@ class Whitelist:
                 if s == -1 or _random_kind(addr) != 1:  # only random static identities
                     return None
             elif addr_type != 0 or _len(addr) != 6 or _type(addr) is _str:
+                if addr_type == 2 or addr_type == 3:
+                    return self.match(addr_type - 2, addr, True)
                 check_addr(addr_type, addr)  # raises
             i = _find(self._table, self._n, addr_type, addr, 1 if resolved else 0)
         except TypeError:

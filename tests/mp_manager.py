@@ -455,6 +455,49 @@ async def test_links_are_forgotten_when_the_stack_restarts():
     assert a.pm.peer(0).connected is False
 
 
+@timeout(60)
+async def test_resolver_follows_deletes_and_securing_fails_on_disconnect():
+    a = PM()
+    b = Peer()
+    h = await connect(a, b)
+    await a.pm.secure(h)
+    await disconnect(a, h)
+    irk = bytes(reversed(b.store[(10, b"irk")]))
+    rpa = privacy.rpa(irk)
+    eq(a.pm.resolve(1, rpa), 0)
+    a.pm.delete(0)
+    eq(a.pm.resolve(1, rpa), None, "the resolver follows the delete")
+    # a peer that vanishes in the middle of a pairing
+    c = Peer(io=aioble_pm.IO_DISPLAY_ONLY, mitm=True)
+    a.pm.sec_params(mitm=True, io=aioble_pm.IO_KEYBOARD_DISPLAY)
+    h = await connect(a, c)
+    import asyncio
+
+    task = asyncio.create_task(a.pm.secure(h))
+    await until(lambda: a.ids(aioble_pm.PASSKEY_REQUEST), what="PASSKEY_REQUEST")
+    c.ble.gap_disconnect(c.events(1)[-1][0])
+    with raises(SecurityError) as e:
+        await task
+    # NimBLE fails the pairing (an encryption update without encryption) as the link
+    # breaks; either way secure() ends at once, not at its timeout
+    assert e.value.reason in (SecurityError.REJECTED, SecurityError.DISCONNECTED), e.value
+    assert a.ids(aioble_pm.CONN_SEC_FAILED)
+
+
+def test_internal_errors_become_events_not_exceptions():
+    a = PM()
+
+    def broken(*args):
+        raise RuntimeError("store on fire")
+
+    a.pm._db.peer_with_secret = broken
+    eq(a.pm.irq(29, (2, 0, None)), None)  # the IRQ returns, it does not raise
+    eq([type(e.error) for e in a.ids(aioble_pm.ERROR_UNEXPECTED)], [RuntimeError])
+    a.pm._db.find = broken
+    eq(a.pm.irq(30, (2, bytes(7), bytes(80))), False, "a write that fails is 'not stored'")
+    eq(len(a.ids(aioble_pm.ERROR_UNEXPECTED)), 2)
+
+
 def _json_store(path, entries):
     with open(path, "w") as f:
         json.dump([[t, binascii.b2a_base64(k).decode(), binascii.b2a_base64(v).decode()] for t, k, v in entries], f)
