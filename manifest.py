@@ -8,6 +8,7 @@ metadata(
 
 require("aioble")
 
-# opt=3 strips asserts and line numbers; viper/native code is compiled to machine code
-# for the target by the firmware's mpy-cross (the port sets the architecture).
-package("aioble_pm", opt=3)
+# opt=1 drops asserts (the package validates with exceptions, not asserts) but keeps line
+# numbers for tracebacks; viper/native code is compiled to machine code for the target
+# by the firmware's mpy-cross (the port sets the architecture).
+package("aioble_pm", opt=1)
