@@ -135,7 +135,7 @@ async def advertise(pm, interval_us, wl, kwargs):
     try:
         while True:
             conn = await aioble.advertise(interval_us, **kwargs)
-            if pm.peer_id(conn) is not None or conn._conn_handle in pm._links:
+            if conn._conn_handle in pm._links:  # refused ones never get a link
                 return conn
             # refused by the PM's IRQ handler (already disconnected): advertise again
             await conn.disconnected(timeout_ms=2000)

@@ -115,7 +115,7 @@ class PeerInfo:
         self.sc = db.sc(peer_id)
         self.key_size = db.key_size(peer_id)
         self.rank = db.rank(peer_id)
-        self.complete = db.has_secret(peer_id, nimble.SEC_OUR) and db.has_secret(peer_id, nimble.SEC_PEER)
+        self.complete = db.complete(peer_id)
         self.parsed = db.parsed(peer_id)  # False: a secret of a NimBLE layout we do not know
         self.connected = connected
 
@@ -557,18 +557,16 @@ class PeerManager:
 
     def _lost(self, link):
         """The link is gone: fail what ran on it, drop a bond it left half-stored."""
+        new = link.new_peer  # (read first: ending the procedure forgets it)
         if link.refused is None and (link.busy or (link.waiter is not None and not link.done)):
             self._fail(link, SecurityError(SecurityError.DISCONNECTED, "link lost while securing"))
-        for pid in (link.new_peer, link.peer_id):
-            if pid is not None and pid in self._db and (
-                self._db.prune(pid) or (pid == link.new_peer and not self._complete_bond(pid))
-            ):
-                if pid in self._db:
-                    self._db.delete(pid)
+        for pid in (new, link.peer_id):
+            if pid is None or pid not in self._db:
+                continue
+            if pid == new and not self._db.complete(pid):
+                self._forget(pid)  # a new bond that never got both secrets
+            elif self._db.prune(pid):  # a re-pairing that deleted the old keys, stored none
                 self._changed(pid)
-
-    def _complete_bond(self, pid):
-        return self._db.has_secret(pid, nimble.SEC_OUR) and self._db.has_secret(pid, nimble.SEC_PEER)
 
     def _drop_links(self):
         for link in list(self._links.values()):

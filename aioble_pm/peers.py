@@ -251,6 +251,10 @@ class PeerDB:
     def has_secret(self, peer_id, sec_type):
         return bool(self._index[peer_id * _ENTRY] & _SEC_FLAG[sec_type])
 
+    def complete(self, peer_id):
+        """Both NimBLE secrets stored (a power cut or a full flash can leave one)."""
+        return self._index[peer_id * _ENTRY] & (_HAS_OUR | _HAS_PEER) == _HAS_OUR | _HAS_PEER
+
     def key_size(self, peer_id):
         return self._index[peer_id * _ENTRY + _KEY_SIZE]
 

@@ -8,7 +8,7 @@ import aioble_pm
 from aioble_pm import privacy, nimble, peers, flash
 from aioble_pm import SecurityError
 from mptest import raises, eq, timeout
-from pmsim import PM, Peer, until, connect, accept, disconnect
+from pmsim import PM, Peer, until, connect, accept, disconnect, bond
 
 
 def rec_ids(pm):
@@ -78,9 +78,7 @@ async def test_delete_one_and_all_then_pair_again():
     a = PM()
     peers_ = [Peer("p%d" % i) for i in range(3)]
     for p in peers_:
-        h = await connect(a, p)
-        await a.pm.secure(h)
-        await disconnect(a, h)
+        await bond(a, p)
     eq(a.pm.peer_ids(), [0, 1, 2])
     a.pm.delete(1)
     eq([e.peer_id for e in a.ids(aioble_pm.PEER_DELETE_SUCCEEDED)], [1])
@@ -106,9 +104,7 @@ async def test_delete_one_and_all_then_pair_again():
 async def test_peer_lost_its_bond_gives_a_clear_error():
     a = PM()
     b = Peer()
-    h = await connect(a, b)
-    await a.pm.secure(h)
-    await disconnect(a, h)
+    await bond(a, b)
     b.forget_bonds()  # the peer deleted its bond with us
     h = await connect(a, b)
     with raises(SecurityError, "key missing") as e:
@@ -121,9 +117,9 @@ async def test_peer_lost_its_bond_gives_a_clear_error():
     eq(await a.pm.secure(h), 0, "pairs again at once: a lost key is not a failed pairing attempt")
 
 
-async def _bond_n(a, n, start=0):
+async def _bond_n(a, n):
     out = []
-    for i in range(start, start + n):
+    for i in range(n):
         p = Peer("p%d" % i)
         h = await connect(a, p)
         try:
@@ -139,9 +135,7 @@ async def test_full_store_evicts_least_recently_used():
     a = PM(max_peers=2, when_full=aioble_pm.EVICT_LRU)
     p0, p1 = Peer("p0"), Peer("p1")
     for p in (p0, p1):
-        h = await connect(a, p)
-        await a.pm.secure(h)
-        await disconnect(a, h)
+        await bond(a, p)
     h = await connect(a, p0)  # p0 used again: p1 is now the least recently used
     await a.pm.secure(h)
     await disconnect(a, h)
@@ -421,9 +415,7 @@ async def test_damaged_bond_record_does_not_stop_the_boot():
     a = PM()
     ps = [Peer("p%d" % i) for i in range(3)]
     for p in ps:
-        h = await connect(a, p)
-        await a.pm.secure(h)
-        await disconnect(a, h)
+        await bond(a, p)
     # damage peer 1's PEER_SEC record (key || value) on the flash
     rec = a.pm._store.read(peers.record_id(1, peers.DATA_PEER_SEC))
     image = a.flash.image()
@@ -459,9 +451,7 @@ async def test_links_are_forgotten_when_the_stack_restarts():
 async def test_resolver_follows_deletes_and_securing_fails_on_disconnect():
     a = PM()
     b = Peer()
-    h = await connect(a, b)
-    await a.pm.secure(h)
-    await disconnect(a, h)
+    await bond(a, b)
     irk = bytes(reversed(b.store[(10, b"irk")]))
     rpa = privacy.rpa(irk)
     eq(a.pm.resolve(1, rpa), 0)
@@ -482,6 +472,24 @@ async def test_resolver_follows_deletes_and_securing_fails_on_disconnect():
     # breaks; either way secure() ends at once, not at its timeout
     assert e.value.reason in (SecurityError.REJECTED, SecurityError.DISCONNECTED), e.value
     assert a.ids(aioble_pm.CONN_SEC_FAILED)
+
+
+@timeout(60)
+async def test_half_stored_new_bond_is_dropped_with_the_link():
+    a = PM()
+    b = Peer()
+    h = await connect(a, b)
+    key = nimble.addr_key(*b.identity())
+    value = bytearray(80)
+    value[0:7] = key
+    value[7] = 16
+    # the stack stored OUR_SEC of a new bond, then the link broke before PEER_SEC
+    eq(a.pm.irq(30, (nimble.SEC_OUR, key, bytes(value))), True)
+    eq(a.pm.peer_ids(), [0])
+    assert not a.pm.peer(0).complete
+    await disconnect(a, h)
+    eq(a.pm.peer_ids(), [], "a new bond with one secret does not outlive its link")
+    eq([r for r in rec_ids(a) if r >> 16 < 0xFFF0], [])
 
 
 def test_internal_errors_become_events_not_exceptions():
@@ -535,9 +543,7 @@ async def test_power_cut_at_every_flash_operation_during_bonding():
     fl = flash.RamFlash(4 * 4096, 4096)
     a = PM(fl=fl)
     first = Peer("first")
-    h = await connect(a, first)
-    await a.pm.secure(h)
-    await disconnect(a, h)
+    await bond(a, first)
     blesim.reboot(a.ble)
     base = fl.image()
     second = Peer("second")

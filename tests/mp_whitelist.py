@@ -6,7 +6,7 @@ import blesim
 import aioble_pm
 from aioble_pm import privacy, whitelist
 from mptest import raises, eq, timeout
-from pmsim import PM, Peer, until, connect, accept, disconnect
+from pmsim import PM, Peer, until, connect, accept, disconnect, bond
 
 
 async def _bonded(n, rpa=()):
@@ -14,9 +14,7 @@ async def _bonded(n, rpa=()):
     a = PM(max_peers=8)
     ps = [Peer("p%d" % i) for i in range(n)]
     for p in ps:
-        h = await connect(a, p)
-        await a.pm.secure(h)
-        await disconnect(a, h)
+        await bond(a, p)
     for i in rpa:
         ps[i].ble.config(addr_mode=2)
         blesim.rpa_timeout(ps[i].ble, 60)

@@ -122,3 +122,12 @@ async def disconnect(pm, handle):
         except OSError:
             pass
     await until(gone, what="disconnect")
+
+
+async def bond(pm, peer):
+    """pm (central) connects to peer, secures the link (pairing and bonding, or
+    re-encrypting) and disconnects. Returns the peer ID secure() gave."""
+    h = await connect(pm, peer)
+    pid = await pm.pm.secure(h)
+    await disconnect(pm, h)
+    return pid
