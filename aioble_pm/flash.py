@@ -55,18 +55,7 @@ class _Nor:
 
 
 # dst[doff + i] &= src[i] for i < n; returns how many bytes could not take the new
-# value because a bit would have had to go from 0 to 1. Reference for _nor.
-def _nor_ref(dst, doff, src, n):
-    bad = 0
-    for i in range(n):
-        old = dst[doff + i]
-        new = src[i]
-        if old & new != new:
-            bad += 1
-        dst[doff + i] = old & new
-    return bad
-
-
+# value because a bit would have had to go from 0 to 1 (oracle: tests/zms_ref.py).
 @micropython.viper
 def _nor(dst: ptr8, doff: int, src: ptr8, n: int) -> int:
     bad = 0

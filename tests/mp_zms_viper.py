@@ -1,11 +1,12 @@
-# The viper hot paths of zms.py against their plain-Python references, on random
+# The viper hot paths of zms_fmt.py/zms_scan.py against their plain-Python references, on random
 # inputs including ids, cycles, CRCs and addresses with the top bit set (viper ints
 # are 32-bit on the boards and 64-bit on the unix port).
 import binascii
 import random
 from array import array
 from mptest import eq
-from aioble_pm import zms
+from aioble_pm import zms_fmt, zms_scan
+import zms_ref
 from zmsutil import ate, le32
 
 TOP_IDS = (0, 1, 0x7FFFFFFF, 0x80000000, 0x80000001, 0xC0000000, 0xFFFF0000, 0xFFFFFFFE, 0xFFFFFFFF)
@@ -20,22 +21,22 @@ def test_crc8_matches_reference():
     for n in range(0, 40):
         buf = bytes(random.getrandbits(8) for _ in range(n + 3))
         for start in (0, 1, 3):
-            eq(zms._crc8(buf, start, n + 3), zms._crc8_ref(buf, start, n + 3))
-    eq(zms._crc8(b"\xff" * 15, 0, 15), zms._crc8_ref(b"\xff" * 15, 0, 15))
+            eq(zms_fmt._crc8(buf, start, n + 3), zms_ref._crc8_ref(buf, start, n + 3))
+    eq(zms_fmt._crc8(b"\xff" * 15, 0, 15), zms_ref._crc8_ref(b"\xff" * 15, 0, 15))
 
 
 def test_hash_slots_match_reference_and_known_values():
     # hash values computed independently (CPython, the formula of FACTS 1.9)
     known = {1: 0x688990C0, 0x00070001: 0xB111C0F7, 0x80000000: 0xCC4B4124, 0xFFFFFFFE: 0x97A1065A, 0xDEADBEEF: 0xE628C683}
     for k, h in known.items():
-        eq(zms._hash_ref(k), h)
-        eq(zms._slot(k, 0x7FFFFFFF), h & 0x7FFFFFFF, "viper hash of %#x" % k)
-        eq(zms._slot(k, 0xFFFF), h & 0xFFFF)
+        eq(zms_ref._hash_ref(k), h)
+        eq(zms_scan._slot(k, 0x7FFFFFFF), h & 0x7FFFFFFF, "viper hash of %#x" % k)
+        eq(zms_scan._slot(k, 0xFFFF), h & 0xFFFF)
     random.seed(2)
     ids = list(TOP_IDS) + [rand32() for _ in range(2000)]
     for k in ids:
         for mask in (0, 1, 63, 1023, 0x7FFFFFFF):
-            eq(zms._slot(k, mask), zms._slot_ref(k, mask), "id %#x mask %#x" % (k, mask))
+            eq(zms_scan._slot(k, mask), zms_ref._slot_ref(k, mask), "id %#x mask %#x" % (k, mask))
 
 
 def test_last_dirty_matches_reference():
@@ -46,18 +47,18 @@ def test_last_dirty_matches_reference():
             b[random.getrandbits(16) % n] = random.getrandbits(8) & 0xFE
         if n > 3 and random.getrandbits(1):
             b[1] = 0
-        eq(zms._last_dirty(b, n), zms._last_dirty_ref(b, n))
+        eq(zms_fmt._last_dirty(b, n), zms_ref._last_dirty_ref(b, n))
 
 
 def test_crc32_soft_matches_binascii_and_reference():
     random.seed(4)
-    eq(zms._crc32_soft(b"123456789", 9, 0), 0xCBF43926)
+    eq(zms_fmt._crc32_soft(b"123456789", 9, 0), 0xCBF43926)
     for n in (0, 1, 9, 80, 88, 300):
         data = bytes(random.getrandbits(8) for _ in range(n))
         for start in (0, 0x80000000, 0xFFFFFFFF, rand32()):
             want = binascii.crc32(data, start)
-            eq(zms._crc32_soft(data, n, start), want, "n %d start %#x" % (n, start))
-            eq(zms._crc32_ref(data, n, start), want)
+            eq(zms_fmt._crc32_soft(data, n, start), want, "n %d start %#x" % (n, start))
+            eq(zms_ref._crc32_ref(data, n, start), want)
 
 
 def random_slot(slot_off, cyc, ident):
@@ -81,12 +82,12 @@ def random_slot(slot_off, cyc, ident):
     good = bytearray(ate(cyc, ident, 4, b"\x01\x02\x03\x04"))
     if kind == 9:
         good[1] ^= 0x80  # wrong cycle, crc fixed up
-        good[0] = zms._crc8_ref(good, 1, 16)
+        good[0] = zms_ref._crc8_ref(good, 1, 16)
     elif kind == 10:
         good[0] ^= 1  # bad crc
     elif kind == 11:
         good[15] = 7  # padding not zero
-        good[0] = zms._crc8_ref(good, 1, 16)
+        good[0] = zms_ref._crc8_ref(good, 1, 16)
     elif kind == 12:
         return ate(cyc, ident, 20, le32(2) + le32(0))  # misaligned offset
     elif kind == 13:
@@ -130,8 +131,8 @@ def test_scan_matches_reference_in_every_mode():
                     c1[0] = c2[0] = want_id - (1 << 32) if want_id >> 31 else want_id
                     c1[1] = c2[1] = 5
                 ctx2 = array("i", ctx)
-                got = zms._scan(buf, j, end, ctx, c1)
-                want = zms._scan_ref(buf, j, end, ctx2, c2)
+                got = zms_scan._scan(buf, j, end, ctx, c1)
+                want = zms_ref._scan_ref(buf, j, end, ctx2, c2)
                 eq(got, want, "trial %d mode %d from %d to %d" % (trial, mode, j, end))
                 eq(list(c1), list(c2), "table after trial %d mode %d" % (trial, mode))
                 eq(ctx[10], ctx2[10], "ctx[HIT] after trial %d mode %d" % (trial, mode))
@@ -146,7 +147,7 @@ def test_compact_matches_reference():
                 t[2 * i] = rand32() - (1 << 31)
                 t[2 * i + 1] = random.getrandbits(2)
         t2 = array("i", t)
-        eq(zms._compact(t, n), zms._compact_ref(t2, n))
+        eq(zms_scan._compact(t, n), zms_ref._compact_ref(t2, n))
         eq(list(t), list(t2))
 
 
@@ -169,8 +170,8 @@ def test_header_parse_matches_reference():
             b[random.getrandbits(8) % len(b)] ^= 1 << random.getrandbits(3)
         if trial % 11 == 0:
             b[0:16] = b"\xff" * 16
-        eq(zms._header(b, a, size), zms._header_ref(b, a, size), "trial %d" % trial)
-    eq(zms._header(close_ate(1, 0x3D0) + empty_ate(1), 16, 1024), 1 | 0x300 | (0x3D0 // 16) << 16)
+        eq(zms_fmt._header(b, a, size), zms_ref._header_ref(b, a, size), "trial %d" % trial)
+    eq(zms_fmt._header(close_ate(1, 0x3D0) + empty_ate(1), 16, 1024), 1 | 0x300 | (0x3D0 // 16) << 16)
 
 
 def test_scan_accepts_32_byte_ate_slots():
@@ -178,7 +179,7 @@ def test_scan_accepts_32_byte_ate_slots():
     slot = ate(1, 0x80001234, 3, b"abc") + b"\xff" * 16
     buf = b"\xff" * 32 + slot
     cache = array("i", [0])
-    eq(zms._scan(buf, 0, 2, ctx, cache), 1)
+    eq(zms_scan._scan(buf, 0, 2, ctx, cache), 1)
     ctx[0] = 1
-    eq(zms._scan(buf, 0, 2, ctx, cache), 1)
-    eq(zms._scan_ref(buf, 0, 2, ctx, cache), 1)
+    eq(zms_scan._scan(buf, 0, 2, ctx, cache), 1)
+    eq(zms_ref._scan_ref(buf, 0, 2, ctx, cache), 1)

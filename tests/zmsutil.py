@@ -1,5 +1,5 @@
 # Helpers for the ZMS test files (MicroPython): ATE builders and image inspection.
-from aioble_pm import zms
+import zms_ref
 
 
 def ate(cycle, ident, length, tail8):
@@ -13,7 +13,7 @@ def ate(cycle, ident, length, tail8):
         b[4 + i] = (ident >> (8 * i)) & 0xFF
     for i, v in enumerate(tail8):
         b[8 + i] = v
-    b[0] = zms._crc8_ref(b, 1, 16)
+    b[0] = zms_ref._crc8_ref(b, 1, 16)
     return bytes(b)
 
 
@@ -38,9 +38,9 @@ def header_state(image, sector_size, s, a=16):
     base = s * sector_size
     e = image[base + sector_size - a : base + sector_size - a + 16]
     c = image[base + sector_size - 2 * a : base + sector_size - 2 * a + 16]
-    if zms._crc8_ref(e, 1, 16) != e[0] or e[2] != 0xFF or e[3] != 0xFF:
+    if zms_ref._crc8_ref(e, 1, 16) != e[0] or e[2] != 0xFF or e[3] != 0xFF:
         return "none"
-    if zms._crc8_ref(c, 1, 16) == c[0] and c[2] == 0 and c[3] == 0 and c[1] == e[1]:
+    if zms_ref._crc8_ref(c, 1, 16) == c[0] and c[2] == 0 and c[3] == 0 and c[1] == e[1]:
         return "closed"
     return "open"
 
