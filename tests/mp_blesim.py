@@ -315,16 +315,20 @@ def test_legacy_pairing_distributes_ediv_rand_and_88_layout():
 
 
 def _passkey_pair(le_secure, right=True):
+    """Passkey entry: the central (initiator) never gets _IRQ_PASSKEY_ACTION on
+    MicroPython, so it injects blind once its procedure waits for input."""
     a = Dev("a", bond=True, mitm=True, io=4, le_secure=le_secure)  # keyboard+display
     b = Dev("b", bond=True, mitm=True, io=0, le_secure=le_secure)  # display only
     ha, hb = _pair_up(a, b)
     b.passkey = lambda d: b.ble.gap_passkey(d[0], d[1], 123456)
-    a.passkey = lambda d: a.ble.gap_passkey(d[0], d[1], 123456 if right else 654321)
     a.ble.gap_pair(ha)
+    _wait(b, 31)
+    blesim.pump()
+    a.ble.gap_passkey(ha, 2, 123456 if right else 654321)
     _wait(a, 28)
     _wait(b, 28)
-    eq(a.events(31), [(ha, 2, 0)], "initiator types")
-    eq(b.events(31), [(hb, 3, 0)], "responder displays")
+    eq(a.events(31), [], "a MicroPython central never gets PASSKEY_ACTION")
+    eq(b.events(31), [(hb, 3, 0)], "responder (peripheral) displays")
     return a, b, ha, hb
 
 
@@ -338,6 +342,23 @@ def test_passkey_entry_both_modes():
         assert (1, layout.key(*b.mac())) not in a.store
 
 
+def test_central_never_gets_passkey_action_and_stalls_until_smp_timeout():
+    for io_a, io_b, act_b in ((4, 0, 3), (1, 1, 4)):  # passkey entry, numeric comparison
+        a = Dev("a", bond=True, mitm=True, io=io_a)
+        b = Dev("b", bond=True, mitm=True, io=io_b)
+        ha, hb = _pair_up(a, b)
+        b.passkey = lambda d: b.ble.gap_passkey(d[0], d[1], 123456 if d[1] == 3 else 1)
+        a.ble.gap_pair(ha)
+        _wait(b, 31)
+        blesim.advance(29000)
+        eq([x[:2] for x in b.events(31)], [(hb, act_b)], "the peripheral is asked")
+        eq(a.events(31), [], "the central's passkey event is dropped by the binding")
+        eq((a.events(28), b.events(28)), ([], []), "still waiting for the central's input")
+        blesim.advance(1100)
+        eq(a.events(28), [(ha, 0, 0, 0, 0)], "SMP timeout (30 s)")
+        eq(b.events(28), [(hb, 0, 0, 0, 0)])
+
+
 def test_numeric_comparison_accept_and_reject():
     for accept in (True, False):
         a = Dev("a", bond=True, mitm=True, io=1)
@@ -345,21 +366,38 @@ def test_numeric_comparison_accept_and_reject():
         ha, hb = _pair_up(a, b)
         errors = []
         b.passkey = lambda d: b.ble.gap_passkey(d[0], 4, 1)
-
-        def answer(d):
-            try:
-                a.ble.gap_passkey(d[0], 4, 1 if accept else 0)
-            except OSError as e:
-                errors.append(e.args[0])
-
-        a.passkey = answer
         a.ble.gap_pair(ha)
+        _wait(b, 31)
+        blesim.pump()
+        try:
+            a.ble.gap_passkey(ha, 4, 1 if accept else 0)  # blind: no IRQ on a central
+        except OSError as e:
+            errors.append(e.args[0])
         _wait(a, 28)
         _wait(b, 28)
-        eq(a.events(31)[0][2], b.events(31)[0][2], "both sides show the same number")
-        assert 0 <= a.events(31)[0][2] < 1000000
+        eq(a.events(31), [])
+        assert 0 <= b.events(31)[0][2] < 1000000
         eq(a.events(28)[0][1], int(accept))
         eq(errors, [] if accept else [-1036], "NimBLE's BLE_HS_SM_US_ERR passed through")
+
+
+def test_ignore_security_requests():
+    for n in (1, 2):
+        a, b, ha, hb = _bonded()
+        blesim.ignore_security_requests(a.ble, n)
+        for i in range(n):
+            na = len(a.log)
+            b.ble.gap_pair(hb)  # Security Request
+            blesim.advance(29000)
+            eq(a.log[na:], [], "no store read, no response, no IRQ on the central")
+            blesim.advance(1100)
+            eq(b.events(28), [(hb, 0, 0, 0, 0)] * (i + 1), "the peripheral's request times out")
+        b.ble.gap_pair(hb)
+        _wait(a, 28)
+        _wait(b, 28, n + 1)
+        eq(a.events(28), [(ha, 1, 0, 1, 16)], "the next request is answered")
+    with raises(ValueError, "n must be"):
+        blesim.ignore_security_requests(a.ble, -1)
 
 
 def _reconnect(a, b):

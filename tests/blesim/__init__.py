@@ -12,6 +12,7 @@ This module is the test-control side:
     blesim.forget(ble, t, addr)    the device deletes that bond (ble_gap_unpair)
     blesim.rpa_timeout(ble, s)     RPA rotation period (NimBLE default 300 s)
     blesim.resolving_list(ble)     [(id type, id addr, irk MSB-first)] it holds
+    blesim.ignore_security_requests(ble, n)  central drops the next n Security Requests
     blesim.connect_hub(port)       join the air of other processes (tests/blesim/hub.py)
 
 Environment of a process: BLESIM_HUB=port joins a hub at start; BLESIM_NAME,
@@ -86,6 +87,15 @@ def rpa_timeout(ble, seconds):
         raise ValueError("seconds must be > 0")
     ble.rpa_timeout_ms = int(seconds * 1000)
     ble._rpa_until = min(ble._rpa_until, air.now() + ble.rpa_timeout_ms)
+
+
+def ignore_security_requests(ble, n):
+    """The host of central `ble` silently drops the next `n` SMP Security Requests it
+    receives (no response, no store read), as real NimBLE sometimes does with a request
+    sent in the same burst as the connection event. Counts survive blesim.reboot."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError("n must be an int >= 0, got %r" % (n,))
+    ble.secreq_ignore = n
 
 
 def resolving_list(ble):

@@ -124,6 +124,7 @@ class BLE:
         self.keys_first = layout_size == 88
         self.rssi = -50
         self.rpa_timeout_ms = 300000  # MYNEWT_VAL_BLE_RPA_TIMEOUT = 300 s
+        self.secreq_ignore = 0  # Security Requests the host will drop (test control)
         if public is True:
             public = bytes(os.urandom(6))
         self.public = bytes(public) if public else None

@@ -171,6 +171,8 @@ def on_msg(d, c, op, a):
     if op == "secreq":
         if not c.master:
             d._link(c, "fail", ERR_CMD_NOT_SUPP)
+        elif d.secreq_ignore > 0:
+            d.secreq_ignore -= 1  # blesim.ignore_security_requests: lost in the connect burst
         elif p is None:
             sec = d._read_sec(PEER_SEC, c.peer_id) if a[0] & _AUTH_BOND else None
             if sec is not None and sec.ltk is not None and not (a[0] & _AUTH_MITM and not sec.authenticated):
@@ -285,9 +287,14 @@ def _pair_rsp(d, c, p, rsp):
 
 
 def _ask(d, c, p, number):
-    """Hand the app a passkey action (_IRQ_PASSKEY_ACTION) and wait for gap_passkey."""
+    """Hand the app a passkey action (_IRQ_PASSKEY_ACTION) and wait for gap_passkey.
+    MicroPython handles BLE_GAP_EVENT_PASSKEY_ACTION only in the callback of links where
+    it is the peripheral (central_gap_event_cb); a central's falls through to
+    commmon_gap_event_cb, which drops it: the procedure waits for the 30 s SMP timeout
+    unless the app injects blind (ble_sm_inject_io needs no event)."""
     p.state = "io"
-    d._irq_passkey(c, p.action, number)
+    if not c.master:
+        d._irq_passkey(c, p.action, number)
 
 
 def _tk(p):
