@@ -1,0 +1,193 @@
+# A scenario board at the raw `bluetooth` level with aioble_pm attached (MicroPython;
+# runs unchanged on the simulator and on real NimBLE, and needs no aioble, so CI runs
+# it). The host passes the board's settings as JSON in argv[1]; the board prints what
+# happened as "NAME: ..." lines, which the host test asserts on.
+import asyncio
+import json
+import sys
+import time
+import bluetooth
+from micropython import const
+import aioble_pm
+import irqtrace
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_SCAN_RESULT = const(5)
+_IRQ_SCAN_DONE = const(6)
+_IRQ_PERIPHERAL_CONNECT = const(7)
+_IRQ_PERIPHERAL_DISCONNECT = const(8)
+_IRQ_GATTC_READ_RESULT = const(15)
+_IRQ_GATTC_READ_DONE = const(16)
+_IRQ_ENCRYPTION_UPDATE = const(28)
+
+SVC = bluetooth.UUID("7e5a0001-0000-4000-8000-00805f9b34fb")
+CHR = bluetooth.UUID("7e5a0002-0000-4000-8000-00805f9b34fb")
+
+cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+NAME = cfg.get("name", "board")
+
+
+def say(fmt, *args):
+    print(NAME + ": " + (fmt % args if args else fmt))
+
+
+class State:
+    # plain flags set by the IRQ handler and polled by the tasks: on real NimBLE IRQs run
+    # as scheduled callbacks, from which an asyncio.Event would not wake a sleeping loop
+    conn = None         # handle of the current link
+    opened = closed = scan_done = read_done = False
+    seen = None         # (addr_type, addr) of the scan target when found
+    encrypted = False   # the last ENCRYPTION_UPDATE said so
+    read = None
+
+
+st = State()
+
+
+async def until(cond, ms, what):
+    t0 = time.ticks_ms()
+    while not cond():
+        if time.ticks_diff(time.ticks_ms(), t0) > ms:
+            raise OSError("%s: not within %d ms" % (what, ms))
+        await asyncio.sleep_ms(10)
+
+
+def app_irq(event, data):
+    # runs after the PM (which answers the secret store itself)
+    if event in (_IRQ_CENTRAL_CONNECT, _IRQ_PERIPHERAL_CONNECT):
+        st.conn = data[0]
+        st.opened = True
+    elif event in (_IRQ_CENTRAL_DISCONNECT, _IRQ_PERIPHERAL_DISCONNECT):
+        if data[0] == st.conn or st.conn is None:
+            st.conn = None
+            st.encrypted = False
+            st.closed = st.opened = True  # a connect that failed also ends the wait
+    elif event == _IRQ_SCAN_RESULT:
+        if st.seen is None and bytes(data[1]) == TARGET:
+            st.seen = (data[0], bytes(data[1]))
+            ble.gap_scan(None)
+    elif event == _IRQ_SCAN_DONE:
+        st.scan_done = True
+    elif event == _IRQ_GATTC_READ_RESULT:
+        st.read = bytes(data[2])
+    elif event == _IRQ_GATTC_READ_DONE:
+        st.read_done = True
+    elif event == _IRQ_ENCRYPTION_UPDATE:
+        st.encrypted = bool(data[1])
+        say("link encrypted=%d authenticated=%d bonded=%d key_size=%d", *data[1:])
+
+
+ble = bluetooth.BLE()
+TARGET = bytes.fromhex(cfg.get("target", "00" * 6))
+pm = aioble_pm.PeerManager(max_peers=cfg.get("max_peers", 8),
+                           when_full=aioble_pm.REJECT if cfg.get("when_full") == "reject" else aioble_pm.EVICT_LRU)
+params = cfg.get("sec", {"bond": True})
+pm.sec_params(None) if params is None else pm.sec_params(**params)
+
+
+def on_event(ev):
+    if ev.id == aioble_pm.PASSKEY_REQUEST and "passkey" in cfg:
+        say("event PASSKEY_REQUEST: answer %d", cfg["passkey"])
+        pm.passkey_reply(ev.conn, cfg["passkey"])
+    elif ev.id == aioble_pm.NUMERIC_COMPARISON and "numcmp" in cfg:
+        say("event NUMERIC_COMPARISON: answer %s", cfg["numcmp"])
+        pm.numcmp_reply(ev.conn, cfg["numcmp"])
+    elif ev.id == aioble_pm.CONN_SEC_CONFIG_REQ and cfg.get("allow_repair"):
+        say("event CONN_SEC_CONFIG_REQ: allowed")
+        ev.allow()
+    else:  # "<Event NAME conn=.. peer_id=.. ...>": the name, the peer and the reason
+        say("event %s peer_id=%s%s", repr(ev).split()[1], ev.peer_id,
+            "" if ev.error is None else " reason=%s" % getattr(ev.error, "reason", ev.error))
+
+
+pm.register(on_event)
+pm.attach(irqtrace.TracedBLE(ble), app_irq)
+ble.active(True)
+ble.gatts_register_services(((SVC, ((CHR, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),)),))
+
+
+def adv_payload(name):
+    n = name.encode()
+    return bytes((2, 0x01, 0x06, len(n) + 1, 0x09)) + n
+
+
+async def serve():
+    """Peripheral: advertise, take one connection, secure it if asked, wait for the end."""
+    st.closed = st.opened = False
+    ble.gap_advertise(20000, adv_payload(cfg.get("adv_name", "board")))
+    await until(lambda: st.opened, cfg.get("adv_timeout_ms", 20000), "a connection")
+    conn = st.conn
+    say("connected peer_id=%s", pm.peer_id(conn))
+    if cfg.get("secure"):
+        await secure(conn)
+    await until(lambda: st.closed, 20000, "the disconnection")
+    say("disconnected")
+
+
+async def secure(conn):
+    t0 = time.ticks_ms()
+    try:
+        peer = await pm.secure(conn, timeout_ms=cfg.get("secure_timeout_ms", 20000))
+        say("secure ok peer_id=%s", peer)
+    except aioble_pm.SecurityError as e:
+        say("secure failed reason=%s", e.reason)
+    say("secure took %d ms", time.ticks_diff(time.ticks_ms(), t0))
+
+
+async def visit(session):
+    """Central: find the target's advertising, connect, secure or wait, disconnect."""
+    if session.get("forget"):
+        pm.delete_all()
+        say("forgot all bonds")
+    st.seen = None
+    st.scan_done = False
+    ble.gap_scan(20000, 30000, 30000, True)
+    await until(lambda: st.scan_done, 21000, "the end of the scan")
+    if st.seen is None:
+        say("target not found")
+        return
+    st.closed = st.opened = False
+    ble.gap_connect(st.seen[0], st.seen[1])
+    await until(lambda: st.opened, 5000, "the connection")
+    conn = st.conn
+    if conn is None:
+        say("connect failed")
+        return
+    say("connected peer_id=%s", pm.peer_id(conn))
+    if session.get("secure"):
+        await secure(conn)
+    else:  # the peripheral asks for security; NimBLE pairs or re-encrypts by itself
+        try:
+            await until(lambda: st.encrypted or st.conn is None, session.get("wait_ms", 25000), "encryption")
+        except OSError as e:
+            say("%s", e)
+    if st.conn is not None and session.get("read"):
+        st.read_done = False
+        ble.gattc_read(conn, session["read"])
+        await until(lambda: st.read_done, 3000, "the read")
+        say("read %s", st.read)
+    await asyncio.sleep_ms(200)
+    if st.conn is not None:
+        ble.gap_disconnect(conn)
+        await until(lambda: st.closed, 5000, "the disconnection")
+    say("disconnected")
+
+
+async def main():
+    say("boot peers=%s", pm.peer_ids())
+    for p in pm.peer_ids():
+        say("app_data %d %s", p, pm.app_data(p))
+    if cfg.get("role") == "central":
+        for s in cfg.get("sessions", [{}]):
+            await visit(s)
+    else:
+        for _ in range(cfg.get("sessions", 1)):
+            await serve()
+            if "set_app_data" in cfg:
+                for p in pm.peer_ids():
+                    pm.set_app_data(p, cfg["set_app_data"].encode())
+    say("end peers=%s", pm.peer_ids())
+
+
+asyncio.run(main())

@@ -1,0 +1,29 @@
+"""Fixtures of the two-stack scenarios: `stack` runs each scenario once on the simulator
+and once on real NimBLE (marked `nimble`; see stacks.py for when it runs or skips)."""
+import os
+
+import pytest
+
+import stacks
+
+
+@pytest.fixture(params=["sim", pytest.param("nimble", marks=pytest.mark.nimble)])
+def stack(request, tmp_path):
+    if request.param == "nimble":
+        why = stacks.nimble_missing()
+        if why:
+            if os.environ.get(stacks.ENV):
+                pytest.fail(why)  # asked for the real stack: a missing piece is an error
+            pytest.skip(why)
+    with stacks.open_stack(request.param, str(tmp_path), n=3) as s:
+        yield s
+
+
+@pytest.fixture
+def aioble_app(stack):
+    """For scenarios that run unmodified aioble apps: aioble must be installed."""
+    if stacks.aioble_dir() is None:
+        why = "aioble not found on MICROPYPATH or in ~/.micropython/lib (see README: aioble for local runs)"
+        if stack.name == "nimble":
+            pytest.fail(why)
+        pytest.skip(why)

@@ -1,0 +1,180 @@
+"""The two stacks the scenarios run on, behind one interface (host side).
+
+* `sim`: the simulator (tests/blesim): one hub process is the air, every board is a
+  unix-port `micropython` of the pinned wheel joined to it. Always available.
+* `nimble`: MicroPython's real NimBLE binding: a unix `micropython` built with NimBLE
+  (tools/realstack/build.sh), each board on its own virtual controller of BlueZ's
+  btvirt (tools/realstack/bed.py). Available when AIOBLE_PM_NIMBLE_MICROPYTHON names
+  that binary; then nothing may be missing (btvirt, socat, the AF_ALG shim, aioble for
+  the aioble scenarios): a missing piece is an error, not a skip.
+
+Board i has the same public address on both stacks (btvirt's 00:AA:01:0i:00:42), so
+traces compare without renaming addresses. A board "reboots" when its process ends and
+a new one starts on the same board index and working directory.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import mpharness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BOARDS = os.path.join(HERE, "boards")
+REALSTACK = os.path.join(mpharness.ROOT, "tools", "realstack")
+ENV = "AIOBLE_PM_NIMBLE_MICROPYTHON"
+sys.path.insert(0, REALSTACK)
+sys.path.insert(0, os.path.join(mpharness.TESTS, "blesim"))
+import bed  # noqa: E402
+from hub import Hub  # noqa: E402
+
+
+def addr(i):
+    return bed.addr(i)
+
+
+def aioble_dir():
+    for d in mpharness.micropython_path().split(os.pathsep):
+        if os.path.exists(os.path.join(d, "aioble", "__init__.py")) or os.path.exists(os.path.join(d, "aioble", "__init__.mpy")):
+            return d
+    return None
+
+
+class Board:
+    """One boot of one board: a running process."""
+
+    def __init__(self, stack, name, proc, trace):
+        self.stack, self.name, self.proc, self.trace_path = stack, name, proc, trace
+        self.out = None
+
+    def wait(self, timeout=60):
+        try:
+            self.out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.out, _ = self.proc.communicate()
+            self.out += "\n(%s timed out after %d s)" % (self.name, timeout)
+        return self.out
+
+    def trace(self):
+        try:
+            with open(self.trace_path) as f:
+                return f.read().splitlines()
+        except OSError:
+            return ["(no trace written)"]
+
+
+class Stack:
+    name = None
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.boots = []
+
+    def board_dir(self, i):
+        d = os.path.join(self.workdir, "board%d" % i)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def start(self, i, name, script, *args, aioble=False):
+        """Boot board i (its own working directory: its bonds.zms) running `script`
+        (a path, or a file in tests/scenarios/boards) with argv `args`."""
+        if not os.path.isabs(script):
+            script = os.path.join(BOARDS, script)
+        trace = os.path.join(self.workdir, "%s-%d.trace" % (name, len(self.boots)))
+        env = self._env(i)
+        env["AIOBLE_PM_TRACE"] = trace
+        cmd = [self.exe, script] + list(args)
+        if aioble:  # an unmodified aioble app: trace aioble's dispatcher, then run it
+            cmd = [self.exe, os.path.join(BOARDS, "traced.py"), script] + list(args)
+        proc = subprocess.Popen(cmd, cwd=self.board_dir(i), env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        b = Board(self, name, proc, trace)
+        self.boots.append(b)
+        return b
+
+    def stop_all(self):
+        for b in self.boots:
+            if b.proc.poll() is None:
+                b.proc.kill()
+                b.proc.communicate()
+
+
+class SimStack(Stack):
+    name = "sim"
+
+    def __enter__(self):
+        self.exe = mpharness.micropython_exe()
+        self.hub = Hub().__enter__()
+        return self
+
+    def _env(self, i):
+        env = mpharness.micropython_env(BOARDS)
+        env.update(BLESIM_HUB=str(self.hub.port), BLESIM_NAME="board%d" % i, BLESIM_PUBLIC=addr(i).hex())
+        return env
+
+    def __exit__(self, *exc):
+        self.stop_all()
+        self.hub.__exit__(*exc)
+
+
+class NimbleStack(Stack):
+    name = "nimble"
+
+    def __init__(self, workdir, exe, shim, n):
+        super().__init__(workdir)
+        self.exe, self.shim, self.n = exe, shim, n
+
+    def __enter__(self):
+        self.bed = bed.Bed(self.n, shim=self.shim, workdir=os.path.join(self.workdir, "bed")).up()
+        return self
+
+    def _env(self, i):
+        if i >= self.n:
+            raise ValueError("board %d: the bench has %d controllers" % (i, self.n))
+        # the real bluetooth module is built in: no tests/ on the path (its bluetooth.py
+        # is the simulator's); asyncio is frozen (.frozen)
+        path = os.pathsep.join([BOARDS, mpharness.ROOT, ".frozen", os.path.expanduser("~/.micropython/lib")]
+                               + ([os.environ["MICROPYPATH"]] if os.environ.get("MICROPYPATH") else []))
+        env = self.bed.env(i)
+        env["MICROPYPATH"] = path
+        return env
+
+    def __exit__(self, *exc):
+        self.stop_all()
+        self.bed.down()
+
+
+_shim = None
+
+
+def nimble_shim():
+    """The AF_ALG shim for btvirt: $AIOBLE_PM_AFALG_SHIM, else built once per run from
+    tools/realstack/afalg_shim.c into a temp dir (gcc + the runtime libcrypto)."""
+    global _shim
+    if os.environ.get("AIOBLE_PM_AFALG_SHIM"):
+        return os.environ["AIOBLE_PM_AFALG_SHIM"]
+    if bed.has_af_alg():
+        return None
+    if _shim is None:
+        _shim = os.path.join(tempfile.mkdtemp(prefix="afalg-"), "afalg_shim.so")
+        subprocess.run(["sh", os.path.join(REALSTACK, "build_shim.sh"), _shim], check=True,
+                       capture_output=True, text=True)
+    return _shim
+
+
+def nimble_missing():
+    """Why the nimble stack cannot run here (None when it can)."""
+    exe = os.environ.get(ENV)
+    if not exe:
+        return ("%s is not set: the real-NimBLE tests need a unix micropython built with NimBLE "
+                "(tools/realstack/build.sh; see README)" % ENV)
+    if not os.access(exe, os.X_OK):
+        return "%s=%s is not an executable" % (ENV, exe)
+    return bed.missing(nimble_shim())
+
+
+def open_stack(name, workdir, n=2):
+    if name == "sim":
+        return SimStack(workdir)
+    return NimbleStack(workdir, os.environ[ENV], nimble_shim(), n)

@@ -1,0 +1,46 @@
+"""Golden IRQ traces: recorded on real NimBLE, compared on both stacks.
+
+A scenario's trace is the IRQ lines (boards/irqtrace.py) of every boot of every board,
+in boot order, under a header "== NAME#BOOT". What is normalised, and why:
+  * connection handles: c0, c1... per process, in order of appearance (the controller picks them);
+  * passkeys: only the action of PASSKEY_ACTION (the number is random);
+  * secret values: only their length and, for 80-byte NimBLE records, the address and flags
+    (key size, LTK/IRK/CSRK present, authenticated, SC), never key bytes;
+  * scan results, MTU exchanges, connection updates, L2CAP: not traced (radio timing).
+Everything else must match exactly: event names, order, sec types, indexes, keys (they
+are addresses, the same on both stacks), lengths, the handlers' answers, GATT handles.
+
+Recording: AIOBLE_PM_RECORD_TRACES=1 with the nimble stack writes tests/traces/NAME.trace.
+"""
+import difflib
+import os
+
+import mpharness
+
+DIR = os.path.join(mpharness.TESTS, "traces")
+
+
+def collect(stack):
+    out = []
+    for k, b in enumerate(stack.boots):
+        out.append("== %s#%d" % (b.name, k))
+        out += b.trace()
+    return out
+
+
+def check(stack, scenario):
+    """Compare this run's trace with the golden one (or record it, on nimble)."""
+    got = collect(stack)
+    path = os.path.join(DIR, scenario + ".trace")
+    if stack.name == "nimble" and os.environ.get("AIOBLE_PM_RECORD_TRACES"):
+        with open(path, "w") as f:
+            f.write("\n".join(got) + "\n")
+        return
+    if not os.path.exists(path):
+        raise AssertionError("no golden trace %s: record it on real NimBLE (AIOBLE_PM_RECORD_TRACES=1, see "
+                             "README)" % os.path.relpath(path, mpharness.ROOT))
+    with open(path) as f:
+        want = f.read().splitlines()
+    if got != want:
+        diff = "\n".join(difflib.unified_diff(want, got, "real NimBLE (golden)", stack.name, lineterm=""))
+        raise AssertionError("%s: the IRQ trace differs from the real stack's:\n%s" % (scenario, diff))
