@@ -78,8 +78,20 @@ class RamFlash(_Nor):
     `bytes_read`, and `conflicts`: bytes a program could not set as asked because a bit
     was already 0 (a correct NOR client keeps this at 0).
 
-    Fault injection: `cut_after(n, partial)` makes the power fail during a later
-    program/erase; `flip(off, bit)` and `poke(off, data)` corrupt the image directly.
+    Fault injection: `cut_after(n, partial, torn)` makes the power fail during a later
+    program/erase; `rot(per_million, seed)` flips bits on read-back; `flip(off, bit)` and
+    `poke(off, data)` corrupt the image directly.
+
+    Torn-cell model (`cut_after(n, partial, torn=seed)`), what real NOR flash leaves
+    when the power fails mid-operation, drawn from a generator seeded with `seed` so a
+    failure replays exactly:
+      * program: the first `partial` bytes land (0 if None); the next t bytes (t drawn
+        in 1..2 * write_block, at most what is left) each get a random subset of the
+        bits the program was clearing cleared; the bytes after them keep their old value;
+      * erase: each byte of the sector independently ends erased (0xFF), old, or old
+        with random bits set (old | r), in proportions drawn per cut (from almost all
+        erased to almost all old), so a sector may look erased but for a few bytes.
+    Without `torn`, a cut lands an exact prefix (`partial` bytes) and nothing else.
     """
 
     def __init__(self, size, sector_size=4096, write_block=4, image=None):
@@ -97,6 +109,9 @@ class RamFlash(_Nor):
         self._ff = b"\xff" * sector_size
         self._cut = -1
         self._partial = None
+        self._torn = None
+        self._rot = 0
+        self._rng = 1
         self._off = False
         self.reset_counters()
 
@@ -118,14 +133,37 @@ class RamFlash(_Nor):
         self.reads = 0
         self.bytes_read = 0
 
-    def cut_after(self, n_ops, partial=None):
+    def cut_after(self, n_ops, partial=None, torn=None):
         """Let `n_ops` more program/erase operations complete, then fail the next one
         with PowerCut. With `partial=k` that operation first lands its first k bytes (a
         program: a prefix of its data; an erase: the first k bytes of the sector become
-        0xFF). After the cut every program/erase raises PowerCut until power_on().
+        0xFF). With `torn=seed` (an int) the cut also tears cells as the class docstring
+        describes. After the cut every program/erase raises PowerCut until power_on().
         `cut_after(None)` cancels a pending cut."""
+        if torn is not None and not isinstance(torn, int):
+            raise TypeError("torn must be an int seed or None")
         self._cut = -1 if n_ops is None else self.ops + n_ops
         self._partial = partial
+        self._torn = torn
+        if torn is not None:
+            self._rng = (torn * 2654435761 + 0x9E3779B9) & 0xFFFFFFFF or 1
+
+    def rot(self, per_million, seed=1):
+        """Bit rot on read-back: each byte read has `per_million` / 10**6 odds of one
+        flipped bit in the copy returned (the stored image is not changed). 0 stops it."""
+        if not isinstance(per_million, int) or not 0 <= per_million <= 1000000:
+            raise ValueError("per_million must be an int in 0..1000000")
+        self._rot = per_million
+        self._rng = (seed * 2654435761 + 0x9E3779B9) & 0xFFFFFFFF or 1
+
+    def _rand(self, n):
+        # xorshift32: a private generator, so fault draws do not depend on `random`
+        x = self._rng
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._rng = x
+        return x % n
 
     def power_on(self):
         """Restore power after a cut (the content stays as the cut left it)."""
@@ -146,6 +184,10 @@ class RamFlash(_Nor):
         if off < 0 or off + n > self.size:
             self._range(off, n)
         buf[0:n] = self._mv[off : off + n]
+        if self._rot:
+            for i in range(n):
+                if self._rand(1000000) < self._rot:
+                    buf[i] ^= 1 << self._rand(8)
         self.reads += 1
         self.bytes_read += n
 
@@ -155,6 +197,11 @@ class RamFlash(_Nor):
         land = self._landing(n)
         if land:
             self.conflicts += _nor(self._mem, off, data, land)
+        if self._off and self._torn is not None and land < n:
+            mem = self._mem
+            for i in range(land, land + min(n - land, 1 + self._rand(2 * self.write_block))):
+                clear = mem[off + i] & ~data[i] & 0xFF  # bits this byte was to lose
+                mem[off + i] &= ~(clear & self._rand(256)) & 0xFF
         if land < n or self._off:
             raise PowerCut("power cut in program #%d at %d (%d of %d bytes landed)" % (self.ops, off, land, n))
         self.ops += 1
@@ -167,10 +214,24 @@ class RamFlash(_Nor):
         land = self._landing(n)
         if land:
             self._mv[base : base + land] = memoryview(self._ff)[0:land]
+        if self._off and self._torn is not None and land < n:
+            self._tear_erase(base + land, n - land)
         if land < n or self._off:
             raise PowerCut("power cut in erase #%d of sector %d (%d of %d bytes erased)" % (self.ops, sector, land, n))
         self.ops += 1
         self.erases[sector] += 1
+
+    def _tear_erase(self, lo, n):
+        # per cut: odds (out of 64) that a byte ends erased, and that it keeps its value
+        mem = self._mem
+        p_ff = self._rand(65)
+        p_old = self._rand(65 - p_ff)
+        for i in range(lo, lo + n):
+            r = self._rand(64)
+            if r < p_ff:
+                mem[i] = 0xFF
+            elif r >= p_ff + p_old:
+                mem[i] |= self._rand(256)
 
     def flip(self, off, bit):
         """Invert one bit (0..7) of the byte at `off`, bypassing NOR rules."""

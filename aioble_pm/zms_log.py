@@ -1,7 +1,7 @@
 """ZMS log: sector bookkeeping, walking ATEs newest first, appending and GC."""
 from micropython import const
 from array import array
-from .zms_fmt import ENOSPC, _corrupt, _crc8, _header, _u32, _put32
+from .zms_fmt import ENOSPC, _crc8, _header, _u32, _put32
 from .zms_scan import _scan, _slot
 
 # Copies of zms_fmt's private constants (const() names starting with _ are not exported).
@@ -20,6 +20,7 @@ _C_IDHI = const(9)
 _C_HIT = const(10)
 _F_EMPTY = const(1)
 _F_CLOSED = const(2)
+_F_FOREIGN = const(4)  # a header of another ZMS format/version: not usable here
 
 
 
@@ -50,12 +51,15 @@ class _Log:
         b = self._bufmv[0 : 2 * A]
         self._f.read(s * S + S - 2 * A, b)
         h = _header(b, A, S)
-        if h == -2:
-            raise _corrupt("sector %d: ATE format %d not supported (only 32-bit ids)" % (s, b[A + 14] & 0x0F))
-        if h == -3:
-            raise _corrupt("sector %d: ZMS version %d not supported" % (s, b[A + 12]))
         sec = self._sec
-        if h < 0:
+        if h == -2 or h == -3:
+            # another ATE format or version: skipped as Zephyr does (a torn erase can
+            # leave such a header too); mount refuses only if no sector is ours
+            self._foreign = self._foreign or "sector %d: %s" % (s, (
+                "ATE format %d not supported (only 32-bit ids)" % (b[A + 14] & 0x0F)) if h == -2 else (
+                "ZMS version %d not supported" % b[A + 12]))
+            h = _F_FOREIGN << 8
+        elif h < 0:
             h = 0
         sec[4 * s] = h & 0xFF
         sec[4 * s + 1] = (h >> 8) & 0xFF

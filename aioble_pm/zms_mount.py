@@ -11,6 +11,7 @@ _C_SLOT0 = const(2)
 _C_HIT = const(10)
 _F_EMPTY = const(1)
 _F_CLOSED = const(2)
+_F_FOREIGN = const(4)
 
 
 
@@ -35,6 +36,7 @@ class _Mount(_Log):
         if closes is None:
             closes = {}
         closed = 0
+        self._foreign = None
         for s in range(n):
             self._load_header(s)
             if s in closes:  # found closed, or garbage, by an earlier pass (below)
@@ -44,8 +46,13 @@ class _Mount(_Log):
                 self._sec[4 * s + 3] = off >> 8
             if self._closed(s):
                 closed += 1
+        flags = 0
+        for s in range(n):
+            flags |= self._sec[4 * s + 1]
+        if self._foreign and not flags & (_F_EMPTY | _F_CLOSED):
+            raise _corrupt("no usable sector: " + self._foreign)
         if closed == n:
-            raise _corrupt("all %d sectors are closed: no open sector to write" % n)
+            raise _corrupt("no usable sector: all %d sectors are closed, none open to write" % n)
         op = -1
         for s in range(n):
             if self._closed(s) and not self._closed((s + 1) % n):
@@ -59,13 +66,15 @@ class _Mount(_Log):
             # header was damaged: take the cycle of the gc_done ATE in its first slot.
             self._f.read(op * S + top, self._g)
             g = self._g
-            if _crc8(g, 1, 16) == g[0] and g[4] & g[5] & g[6] & g[7] == 0xFF and g[2] | g[3] == 0:
+            own = not self._sec[4 * op + 1] & _F_FOREIGN
+            if own and _crc8(g, 1, 16) == g[0] and g[4] & g[5] & g[6] & g[7] == 0xFF and g[2] | g[3] == 0:
                 self._sec[4 * op] = g[1]
                 self._sec[4 * op + 1] = _F_EMPTY
-            elif not any(self._sec[4 * s + 1] for s in range(n)) or (
-                self._clean(op) and not self._in_use((op + 1) % n)
-            ):
-                self._format_sector(op)  # no ZMS header anywhere, or cut while formatting
+            elif not flags or closed == n - 1 or (self._clean(op) and not self._in_use((op + 1) % n)):
+                # No ZMS header anywhere; or every other sector is closed, so the log
+                # must go on here (a torn erase of the spare left it garbage); or a cut
+                # while formatting it: format it (it holds nothing valid).
+                self._format_sector(op)
             else:  # garbage, or erased in the middle of the log: a closed sector holding
                 # nothing (the log goes on after it); look again
                 closes[op] = (S - 2 * A) // A
@@ -88,15 +97,31 @@ class _Mount(_Log):
             # lands on the same bytes) and mount anew; the next sector is then open and
             # the interrupted collection is found and rerun. If the bytes do not match,
             # the close ATE was damaged later: the sector is closed all the same.
-            self._close()
+            self._header_ate(self._ate_wra - op * S + A)
+            if self._fits(self._g, self._ate):
+                self._close()
             self._load_header(op)
             if not self._closed(op):
                 closes[op] = (self._ate_wra - op * S + A) // A
             return self._mount(closes)
         if self._ate_wra == self._open * S + top:
+            if not self._clean(self._open):
+                # Nothing valid in it, yet not erased: a torn erase left it partly
+                # erased. Erase it again before anything is written into it.
+                self._format_sector(self._open)
+                self._cycle = self._sec[4 * self._open]
+                self._data_wra = self._open * S
+                self._checked = True
             self._header_ate(self._data_wra - self._open * S)
             self._append_ate(None)
         self._dirty = False
+
+    def _fits(self, old, new):
+        """Can `new` be programmed over `old` (same length) without a 0 -> 1 bit?"""
+        for i in range(len(new)):
+            if old[i] & new[i] != new[i]:
+                return False
+        return True
 
     def _slot_valid(self, s, off):
         if not self._sec[4 * s + 1] & _F_EMPTY:
@@ -172,12 +197,12 @@ class _Mount(_Log):
             hi = min(hi, lo - A)
         if free >= 0 and free < dend:
             free = -1
-        if free < 0:
-            # No erased slot above the data: full, the next write closes the sector.
-            a = (last if last >= 0 else top + A) - A
-            while a >= dend and a > 0:
-                a -= A
-            a = max(0, a)
+        full = free < 0
+        if full:
+            # No erased slot above the data: full, the next write closes the sector at
+            # the slot below the newest ATE, as the writer would have (data_wra is set
+            # past ate_wra below so that nothing more is written here).
+            a = max(0, (last if last >= 0 else top + A) - A)
         else:
             a = free
         # Slots between the newest valid ATE and ate_wra hold a torn ATE: zero it, so
@@ -190,11 +215,9 @@ class _Mount(_Log):
             if _scan(self._g, 0, 1, ctx, self._cache) < 0 and _last_dirty(self._g, A) >= 0 and any(self._g):
                 self._f.program(base + x, bytes(A))
             x -= A
-            if free < 0:
-                break  # a full sector: below the torn slot lies the value it was for
-        self._checked = free < 0  # free area not yet checked for a torn value (_check_free)
+        self._checked = full  # free area not yet checked for a torn value (_check_free)
         self._ate_wra = base + a
-        self._data_wra = base + dend
+        self._data_wra = base + (a + A if full else dend)
 
     def _check_free(self):
         """Before the first write after a mount: the bytes between data_wra and

@@ -278,15 +278,29 @@ def _patched(img, off, data):
     return bytes(b)
 
 
-def test_unsupported_version_or_format_is_refused():
+def test_unsupported_version_or_format_skipped_or_refused():
+    # A sector whose empty ATE names another version or ATE format is skipped (Zephyr
+    # skips unknown ATE formats; a torn erase can leave such a header); a partition in
+    # which no sector is ours is refused with the documented error, and left untouched.
     f = RamFlash(2048, sector_size=512)
     z = ZMS(f)
+    z.write(7, b"in sector zero, a large one")
     z.sector_use_next()  # sector 0 closed, sector 1 open
+    z.write(8, b"in sector one")
     img = f.image()
     for header, msg in ((empty_ate(1, version=2), "version 2"), (empty_ate(1, fmt=1), "ATE format 1")):
         g = RamFlash.from_image(_patched(img, 512 - 16, header), sector_size=512)
-        with raises(CorruptError, msg):
+        z = ZMS(g)
+        eq(z.read(8), b"in sector one", msg)
+        eq(z.read(7), None, msg + ": the skipped sector's records are not read")
+        foreign = bytearray(b"\xff" * 2048)
+        for s in range(4):
+            foreign[s * 512 + 496 : s * 512 + 512] = header
+        g = RamFlash.from_image(foreign, sector_size=512)
+        with raises(CorruptError, "no usable sector: sector 0: ") as e:
             ZMS(g)
+        assert msg in str(e.value), e.value
+        eq(g.image(), bytes(foreign), "a foreign partition is not modified")
 
 
 def test_every_sector_closed_is_refused():
