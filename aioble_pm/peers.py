@@ -6,11 +6,19 @@ The NimBLE secrets of a peer are stored as `key (7 bytes) || value`, so a record
 its peer even when the value has a layout nimble.py does not know. A peer exists while
 it has at least one secret record; its rank and app data are deleted with it.
 RAM per peer: a 16-byte index entry, 16 bytes of IRK and one bit of the ID bitmap.
+
+No value is trusted on the ZMS ATE's 8-bit CRC alone: values of <= 8 bytes live inside
+their ATE, where 1 torn ATE in 256 passes that CRC. Rank and app data records are
+therefore sealed: `value || CRC-32(value)` (4 bytes LE, see seal()); a record whose
+seal fails counts as damaged. Secrets and our IRK are longer than 8 bytes, so ZMS
+stores them out of line under its own CRC-32. To other ZMS readers a sealed record is
+plain bytes.
 """
 import micropython
 from micropython import const
 
 from . import nimble
+from .zms_fmt import _corrupt, _data_crc
 
 DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
 DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
@@ -110,6 +118,22 @@ def record_id(peer_id, data_id):
     return (peer_id << 16) | data_id
 
 
+def seal(value):
+    """The record for a small value: value || CRC-32(value), 4 bytes little-endian."""
+    out = bytearray(len(value) + 4)
+    out[0 : len(value)] = value
+    _put_u32(out, len(value), _data_crc(value))
+    return out
+
+
+def unseal(record):
+    """The value in a sealed record, or None if there is none or its CRC-32 fails."""
+    if record is None or len(record) < 5:
+        return None
+    v = memoryview(record)[0 : len(record) - 4]
+    return bytes(v) if _data_crc(v) == _u32(record, len(record) - 4) else None
+
+
 class PeerDB:
     """Peers in a ZMS store. Methods take and return peer IDs (ints 0..max_peers-1)."""
 
@@ -164,7 +188,7 @@ class PeerDB:
             if has_our and has_peer:
                 self._index[pid * _ENTRY + _FLAGS] |= _HAS_OUR | _HAS_PEER
             try:
-                rank = store.read(record_id(pid, DATA_RANK))
+                rank = unseal(store.read(record_id(pid, DATA_RANK)))
             except OSError:
                 rank = None  # a damaged rank: the peer counts as least recently used
             if rank is not None and len(rank) == 4:
@@ -356,12 +380,17 @@ class PeerDB:
     def _set_rank(self, peer_id, rank):
         buf = bytearray(4)
         _put_u32(buf, 0, rank)
-        self.store.write(record_id(peer_id, DATA_RANK), buf)
+        self.store.write(record_id(peer_id, DATA_RANK), seal(buf))
         _put_u32(self._index, peer_id * _ENTRY + _RANK, rank)
 
     def app_data(self, peer_id):
+        """The app's bytes for the peer, or None. CorruptError if the record is damaged."""
         self.check(peer_id)
-        return self.store.read(record_id(peer_id, DATA_APP))
+        record = self.store.read(record_id(peer_id, DATA_APP))
+        value = unseal(record)
+        if record is not None and value is None:
+            raise _corrupt("app data of peer %d: CRC-32 mismatch" % peer_id)
+        return value
 
     def set_app_data(self, peer_id, data):
         """Store up to app_data_max bytes for the peer; None or b"" deletes them."""
@@ -373,4 +402,4 @@ class PeerDB:
             raise TypeError("data must be bytes-like or None, not %s" % type(data).__name__)
         if len(data) > self.app_data_max:
             raise ValueError("data is %d bytes, over app_data_max=%d" % (len(data), self.app_data_max))
-        self.store.write(record_id(peer_id, DATA_APP), data)
+        self.store.write(record_id(peer_id, DATA_APP), seal(data))
