@@ -13,6 +13,7 @@ This module is the test-control side:
     blesim.rpa_timeout(ble, s)     RPA rotation period (NimBLE default 300 s)
     blesim.resolving_list(ble)     [(id type, id addr, irk MSB-first)] it holds
     blesim.ignore_security_requests(ble, n)  central drops the next n Security Requests
+    blesim.resolving_list_size(ble, n)  controller resolving-list slots (None: unbounded)
     blesim.connect_hub(port)       join the air of other processes (tests/blesim/hub.py)
 
 Environment of a process: BLESIM_HUB=port joins a hub at start; BLESIM_NAME,
@@ -20,9 +21,10 @@ BLESIM_PUBLIC (12 hex digits, or "none" for no public address) and BLESIM_LAYOUT
 (80 or 88) configure its own device. Under asyncio a background task pumps.
 """
 import os
-import time
+import utime as time  # the builtin (tests/time.py's sleeps pump)
 from .air import air
-from .device import BLE
+from .api import device_of
+from .device import Device
 from .uuid import UUID
 
 _own = None
@@ -39,12 +41,12 @@ def own():
             public = None
         else:
             public = bytes.fromhex(pub.replace(":", ""))
-        _own = BLE(os.getenv("BLESIM_NAME") or "own", public, int(os.getenv("BLESIM_LAYOUT") or 80))
+        _own = Device.make(os.getenv("BLESIM_NAME") or "own", public, int(os.getenv("BLESIM_LAYOUT") or 80))
     return _own
 
 
 def device(name="dev", public=True, layout=80):
-    return BLE(name, public, layout)
+    return Device.make(name, public, layout)
 
 
 def pump():
@@ -75,16 +77,17 @@ def advance(ms):
 
 
 def reboot(ble):
-    ble._reboot()
+    device_of(ble)._reboot()
 
 
 def forget(ble, addr_type, addr):
-    ble._unpair((addr_type, bytes(addr)))
+    device_of(ble)._unpair((addr_type, bytes(addr)))
 
 
 def rpa_timeout(ble, seconds):
     if seconds <= 0:
         raise ValueError("seconds must be > 0")
+    ble = device_of(ble)
     ble.rpa_timeout_ms = int(seconds * 1000)
     ble._rpa_until = min(ble._rpa_until, air.now() + ble.rpa_timeout_ms)
 
@@ -95,11 +98,22 @@ def ignore_security_requests(ble, n):
     sent in the same burst as the connection event. Counts survive blesim.reboot."""
     if not isinstance(n, int) or n < 0:
         raise ValueError("n must be an int >= 0, got %r" % (n,))
-    ble.secreq_ignore = n
+    device_of(ble).secreq_ignore = n
+
+
+def resolving_list_size(ble, n):
+    """Slots of `ble`'s controller resolving list (None: unbounded, the default); adding
+    a peer IRK beyond them fails, and that peer's RPAs stay unresolved."""
+    if n is not None and (not isinstance(n, int) or n < 0):
+        raise ValueError("n must be None or an int >= 0, got %r" % (n,))
+    ble = device_of(ble)
+    ble.rl_size = n
+    if n is not None:
+        del ble._rl[n:]
 
 
 def resolving_list(ble):
-    return list(ble._rl)
+    return list(device_of(ble)._rl)
 
 
 def connect_hub(port):

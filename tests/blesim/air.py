@@ -8,7 +8,7 @@ asyncio task (when asyncio is in use). So IRQ handlers never run inside the
 """
 import os
 import sys
-import time
+import utime as time  # the builtin: tests/time.py's sleeps pump, these must not
 import socket
 from . import wire
 
@@ -25,6 +25,7 @@ class Air:
         self._rx = bytearray()
         self._task = None
         self._kick = None
+        self.pumping = False  # inside pump(): IRQ handlers run here
 
     # -- clock and queue -------------------------------------------------------------
     def now(self):
@@ -44,21 +45,29 @@ class Air:
     def pump(self):
         """Run every item that is due, including items they queue with no delay.
         Returns how many ran."""
-        self._poll_link()
-        ran = 0
-        while True:
-            now = self.now()
-            best = None
-            for q in self._queue:
-                if q[0] <= now and (best is None or (q[0], q[1]) < (best[0], best[1])):
-                    best = q
-            if best is None:
-                return ran
-            self._queue.remove(best)
-            best[2](*best[3])
-            ran += 1
-            if ran & 63 == 0:
-                self._poll_link()
+        was, self.pumping = self.pumping, True
+        try:
+            self._poll_link()
+            ran = 0
+            while True:
+                now = self.now()
+                best = None
+                for q in self._queue:
+                    if q[0] <= now and (best is None or (q[0], q[1]) < (best[0], best[1])):
+                        best = q
+                if best is None:
+                    return ran
+                self._queue.remove(best)
+                best[2](*best[3])
+                ran += 1
+                if ran & 63 == 0:
+                    self._poll_link()
+        finally:
+            self.pumping = was
+
+    def linked(self):
+        """Joined to a hub: frames from other processes may come at any time."""
+        return self._sock is not None
 
     # -- addressing ------------------------------------------------------------------
     def new_id(self):

@@ -11,6 +11,7 @@ import os
 import sys
 from .air import air
 from . import crypto, gatt, layout, smp
+from .api import BLE
 from .uuid import UUID
 
 # errno values as MicroPython's mperrno.h defines them
@@ -68,8 +69,23 @@ _MAX_CONNECTIONS = const(4)  # MYNEWT_VAL_BLE_MAX_CONNECTIONS
 _DEFAULT_IRK = bytes((0xEF, 0x8D, 0xE2, 0x16, 0x4F, 0xEC, 0x43, 0x0D, 0xBF, 0x5B, 0xDD, 0x34, 0xC0, 0x53, 0x1E, 0xB8))
 
 
-def _oserror(code):
-    raise OSError(code)
+_LOOP_LIMIT = const(256)  # more store answers than the 8-bit index / any real store allows
+
+
+def buf(v):
+    """bytes of a buffer argument, as mp_get_buffer_raise accepts it (str too)."""
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, (bytes, bytearray, memoryview, UUID)):
+        return bytes(v)
+    try:
+        import array
+
+        if isinstance(v, array.array):
+            return bytes(v)
+    except ImportError:
+        pass
+    raise TypeError("object with buffer protocol required")
 
 
 def _random_addr(top):
@@ -110,11 +126,20 @@ class Conn:
         self.ops = {}  # client op id -> (kind, value handle)
 
 
-class BLE:
-    """A simulated device. `bluetooth.BLE()` returns the process's own one; more come
-    from blesim.device()."""
+class Device(BLE):
+    """A simulated device, an instance of `bluetooth.BLE`. `bluetooth.BLE()` returns the
+    process's own one; more come from blesim.device() (Device.make)."""
 
-    def __init__(self, name="dev", public=True, layout_size=80):
+    def __init__(self, *args, **kw):
+        pass  # BLE() returns an existing device; Device.make builds one
+
+    @classmethod
+    def make(cls, name="dev", public=True, layout_size=80):
+        d = object.__new__(cls)
+        d._setup(name, public, layout_size)
+        return d
+
+    def _setup(self, name, public, layout_size):
         if layout_size not in layout.SIZES:
             raise ValueError("layout_size must be 80 or 88, got %r" % (layout_size,))
         self.name = name
@@ -125,6 +150,7 @@ class BLE:
         self.rssi = -50
         self.rpa_timeout_ms = 300000  # MYNEWT_VAL_BLE_RPA_TIMEOUT = 300 s
         self.secreq_ignore = 0  # Security Requests the host will drop (test control)
+        self.rl_size = None  # controller resolving-list slots (None: unbounded)
         if public is True:
             public = bytes(os.urandom(6))
         self.public = bytes(public) if public else None
@@ -225,9 +251,12 @@ class BLE:
 
     # -- the Python secret store (FACTS 3.3) ------------------------------------------
     def _get_secret(self, kind, index, key):
+        """mp_bluetooth_gap_on_get_secret: the index is a uint8_t; an answer that is not
+        None must be a buffer (str too), else mp_get_buffer_raise raises TypeError outside
+        the handler's protection (on ESP32 that kills the NimBLE task): it leaves here."""
         kb = None if key is None else bytearray(key)
-        r = self._irq(_IRQ_GET_SECRET, (kind, index, None if kb is None else memoryview(kb)), (kb,) if kb else ())
-        return None if r is None else bytes(r)
+        r = self._irq(_IRQ_GET_SECRET, (kind, index & 0xFF, None if kb is None else memoryview(kb)), (kb,) if kb else ())
+        return None if r is None else buf(r)
 
     def _set_secret(self, kind, key, value):
         kb = bytearray(key)
@@ -263,6 +292,7 @@ class BLE:
         found = []
         i = 0
         while True:
+            _check_index(i, "OUR_SEC")
             v = self._read_blob(smp.OUR_SEC, i, bytes(7))
             if v is None:
                 break
@@ -279,16 +309,20 @@ class BLE:
         store says it has none (CCCDs are not stored by MicroPython)."""
         k = layout.key(addr[0], addr[1])
         for kind in (smp.OUR_SEC, smp.PEER_SEC):
-            for _ in range(16):
-                if not self._set_secret(kind, k, None):
-                    break
+            n = 0
+            while self._set_secret(kind, k, None):
+                n += 1
+                if n >= _LOOP_LIMIT:
+                    raise RuntimeError("blesim: the store answered True to %d deletes of type %d key %s: "
+                                       "NimBLE repeats a delete while the store says True, the real "
+                                       "stack would hang here" % (n, kind, k.hex()))
 
     def _unpair(self, addr):
         """ble_gap_unpair: drop the link to that peer, its resolving-list entry, its keys."""
         for c in list(self._conns.values()):
             if c.peer_id == addr:
                 air.send(self.id, c.peer, "L", c.peer_handle, "disc", _REASON_REMOTE)
-                self._later(0, BLE._drop_handle, c.handle, _REASON_LOCAL)
+                self._later(0, Device._drop_handle, c.handle, _REASON_LOCAL)
         self._rl = [e for e in self._rl if (e[0], e[1]) != addr]
         self._delete_peer(addr)
 
@@ -296,6 +330,7 @@ class BLE:
         """ble_hs_misc_restore_irks: iterate PEER_SEC by index until a miss."""
         i = 0
         while True:
+            _check_index(i, "PEER_SEC")
             v = self._read_blob(smp.PEER_SEC, i, None)
             if v is None:
                 return
@@ -305,7 +340,13 @@ class BLE:
             i += 1
 
     def rl_add(self, t, a, irk):
-        self._rl = [e for e in self._rl if (e[0], e[1]) != (t, a)] + [(t, a, irk)]
+        """LE Add Device To Resolving List; False when the controller has no free slot
+        (Memory Capacity Exceeded: NimBLE logs it, the peer stays unresolved)."""
+        rest = [e for e in self._rl if (e[0], e[1]) != (t, a)]
+        if self.rl_size is not None and len(rest) >= self.rl_size:
+            return False
+        self._rl = rest + [(t, a, irk)]
+        return True
 
     def own_irk(self):
         return bytes(reversed(self._pvcy_irk))
@@ -356,8 +397,9 @@ class BLE:
         """mp_bluetooth_init: ble_hs_sync restores peer IRKs, then sync_cb's load_irk
         asks for the own IRK (synchronous IRQs, before active() returns)."""
         self._clear()
-        self._restore_irks()
-        irk = self._get_secret(_SECRET_OUR_IRK, 0, b"irk")
+        self._set_our_irk(_DEFAULT_IRK)  # ble_hs_startup_go: ble_hs_pvcy_set_our_irk(NULL)
+        self._restore_irks()  # ble_hs_sync: ble_hs_misc_restore_irks
+        irk = self._get_secret(_SECRET_OUR_IRK, 0, b"irk")  # sync_cb: load_irk
         if irk is not None and len(irk) == 16:
             self._set_our_irk(irk)
         else:
@@ -373,10 +415,12 @@ class BLE:
         air.kick()
 
     def _set_our_irk(self, irk):
+        """ble_hs_pvcy_set_our_irk: a new own IRK clears the controller's resolving list
+        and does NOT restore the peer IRKs (this NimBLE pin): after load_irk applies a
+        stored IRK, the peers restored just before are gone from the list."""
         if irk != self._pvcy_irk:
             self._pvcy_irk = bytes(irk)
-            self._rl = []  # a new own IRK clears the resolving list
-        self._restore_irks()
+            self._rl = []
 
     def config(self, *args, **kw):
         if not kw:
@@ -460,17 +504,19 @@ class BLE:
         self._adv_stop()
         # MicroPython only sets the payloads it is given: None keeps the previous one
         if adv_data is not None:
+            adv_data = buf(adv_data)
             if len(adv_data) > 31:
                 raise OSError(_EINVAL)
-            self._adv_data = bytes(adv_data)
+            self._adv_data = adv_data
         if resp_data is not None:
+            resp_data = buf(resp_data)
             if len(resp_data) > 31:
                 raise OSError(_EINVAL)
-            self._resp_data = bytes(resp_data)
+            self._resp_data = resp_data
         self._adv = (max(20, interval_us // 1000), bool(connectable))
         air.adv_changed(self)
         if self._mode == _MODE_RPA:
-            self._later(self.rpa_timeout_ms, BLE._rotate_check)
+            self._later(self.rpa_timeout_ms, Device._rotate_check)
 
     def _adv_stop(self):
         if self._adv is not None:
@@ -480,7 +526,7 @@ class BLE:
     def _rotate_check(self):
         if self._adv is not None and self._mode == _MODE_RPA:
             air.adv_changed(self)  # picks up a new RPA if it expired
-            self._later(max(1, self._rpa_until - air.now()), BLE._rotate_check)
+            self._later(max(1, self._rpa_until - air.now()), Device._rotate_check)
 
     def adv_state(self):
         """(adv type, addr type, addr, adv data, resp data, interval ms, connectable);
@@ -504,7 +550,7 @@ class BLE:
             raise OSError(_EALREADY)
         now = air.now()
         self._scan = {"end": now + duration if duration else None, "active": active, "due": {}}
-        self._later(0, BLE._scan_tick, self._scan)
+        self._later(0, Device._scan_tick, self._scan)
 
     def _scan_tick(self, scan):
         if self._scan is not scan:
@@ -522,7 +568,7 @@ class BLE:
             self._scan = None
             self._gap_irq(_IRQ_SCAN_DONE, ())
             return
-        self._later(_SCAN_TICK_MS, BLE._scan_tick, scan)
+        self._later(_SCAN_TICK_MS, Device._scan_tick, scan)
 
     def _report(self, st):
         adv_type, t, a, data, resp = st[0], st[1], st[2], st[3], st[4]
@@ -543,7 +589,7 @@ class BLE:
             if self._connecting is None:
                 raise OSError(_EALREADY)
             self._connecting = None
-            self._later(0, BLE._connect_failed)
+            self._later(0, Device._connect_failed)
             return
         if len(addr) != 6:
             raise ValueError("invalid addr")
@@ -556,7 +602,7 @@ class BLE:
             scan_duration_ms = 2000
         self._connecting = [addr_type, bytes(addr), air.now() + scan_duration_ms, 0, 0]
         self._connecting[4] = self._new_handle()
-        self._later(0, BLE._connect_try, self._connecting)
+        self._later(0, Device._connect_try, self._connecting)
 
     def _connect_try(self, attempt):
         if self._connecting is not attempt:
@@ -572,7 +618,7 @@ class BLE:
                     attempt[3] = now + 50
                     air.send(self.id, dev_id, "conn_ind", self._ota(), (attempt[0], attempt[1]), attempt[4])
                     break
-        self._later(_SCAN_TICK_MS, BLE._connect_try, attempt)
+        self._later(_SCAN_TICK_MS, Device._connect_try, attempt)
 
     def _connect_failed(self):
         self._gap_irq(_IRQ_PERIPHERAL_DISCONNECT, (_CONN_NONE, 0xFF, memoryview(bytearray(6))))
@@ -629,7 +675,7 @@ class BLE:
         if c is None:
             return False
         air.send(self.id, c.peer, "L", c.peer_handle, "disc", _REASON_REMOTE)
-        self._later(0, BLE._drop_handle, conn_handle, _REASON_LOCAL)
+        self._later(0, Device._drop_handle, conn_handle, _REASON_LOCAL)
         return True
 
     def _drop_handle(self, handle, reason):
@@ -733,7 +779,7 @@ class BLE:
 
     def gatts_write(self, value_handle, data, send_update=False):
         self._need_active()
-        data = bytes(data)
+        data = buf(data)
         if not self._server.write(value_handle, data):
             raise OSError(_EINVAL)
         if send_update:
@@ -760,7 +806,9 @@ class BLE:
             # read-request IRQ with no connection (synchronous)
             self._irq(_IRQ_GATTS_READ_REQUEST, (_CONN_NONE, value_handle))
             data = self.gatts_read(value_handle)
-        self._link(c, "ntf", value_handle, bytes(data)[: c.mtu - 3], indicate)
+        else:
+            data = buf(data)
+        self._link(c, "ntf", value_handle, data[: c.mtu - 3], indicate)
 
     def gatts_set_buffer(self, value_handle, size, append=False):
         self._need_active()
@@ -779,16 +827,16 @@ class BLE:
             err = gatt.ERR_INVALID_HANDLE if attr is None else gatt.check_access(attr, False, c, lambda: self._peer_has_ltk(c))
             data = b""
             if not err:
-                if attr.kind in (gatt.VAL, gatt.DSC) and handle not in (3, 5):
+                if attr.kind in (gatt.VAL, gatt.DSC) and handle in srv.db:
                     r = self._gap_irq(_IRQ_GATTS_READ_REQUEST, (c.handle, handle))
                     err = r if isinstance(r, int) else 0
                     data = srv.read(handle) or b""
                 elif attr.kind == gatt.CCCD:
                     v = c.cccd.get(handle - 1, 0)
                     data = bytes((v & 0xFF, v >> 8))
-                elif handle == 3:
+                elif handle == srv.name_handle:
                     data = self._gap_name
-                elif handle == 5:
+                elif handle == srv.appearance_handle:
                     data = b"\x00\x00"
                 elif attr.kind == gatt.SVC:
                     data = bytes(attr.uuid)
@@ -800,11 +848,13 @@ class BLE:
             opid, handle, data = a
             attr = srv.attr(handle)
             err = gatt.ERR_INVALID_HANDLE if attr is None else gatt.check_access(attr, True, c, lambda: self._peer_has_ltk(c))
-            if not err and handle in (3, 5):
-                err = gatt.ERR_WRITE_NOT_PERMITTED
+            if not err and attr.kind == gatt.VAL and handle not in srv.db:
+                err = gatt.ERR_WRITE_NOT_PERMITTED  # name, appearance, service changed
+            if not err and attr.kind == gatt.CCCD:
+                err = gatt.cccd_write_error(attr, data)
             if not err:
                 if attr.kind == gatt.CCCD:
-                    c.cccd[handle - 1] = (data[0] | data[1] << 8) if len(data) >= 2 else 0
+                    c.cccd[handle - 1] = data[0] | data[1] << 8
                 else:
                     srv.remote_write(handle, data)
                     self._gap_irq(_IRQ_GATTS_WRITE, (c.handle, handle))
@@ -854,10 +904,11 @@ class BLE:
     def gattc_write(self, conn_handle, value_handle, data, mode=0):
         if mode not in (0, 1):
             raise OSError(_EINVAL)
-        data = bytes(data)
+        data = buf(data)
+        self._need_active()
+        c = self._conn(conn_handle)
+        data = data[: c.mtu - 3]  # one ATT PDU: the binding cuts the value to MTU-3
         if mode == 0:
-            self._need_active()
-            c = self._conn(conn_handle)
             self._link(c, "write", 0, value_handle, data)
         else:
             self._client(conn_handle, "write", value_handle, "write", value_handle, data)
@@ -937,3 +988,11 @@ class BLE:
             self._drop(c, a[0])
         else:
             smp.on_msg(self, c, op, a)
+
+
+def _check_index(i, what):
+    """ble_store_iterate passes its index through a uint8_t: at 256 it wraps to 0 and a
+    store with that many records is iterated forever. Fail where the real stack hangs."""
+    if i >= _LOOP_LIMIT:
+        raise RuntimeError("blesim: %s iteration reached index 256: the 8-bit index wraps to 0 "
+                           "and NimBLE would iterate this store forever" % what)

@@ -1,9 +1,13 @@
 """GATT server database and the ATT exchange between two simulated devices.
 
 Handle layout as NimBLE builds it (ble_gatts.c, services/gap, services/gatt): GAP
-service (device name, appearance) at 1-5, GATT service (Service Changed + CCCD) at 6-9,
-then the app's services; per characteristic: declaration, value, CCCD (if notify or
-indicate), then the app's descriptors. Values live in a MicroPython-style gatts_db
+service (device name, appearance: MicroPython's syscfg.h disables PPCP and central
+address resolution), GATT service (Service Changed + CCCD), then the app's services;
+per characteristic: declaration, value, CCCD (if notify or indicate), then the app's
+descriptors. active(True) registers GAP+GATT at 1-9; each gatts_register_services
+resets the attributes but not ble_att_svr_id (ble_att_svr_reset keeps it), so handles
+go on counting: after the first call GAP is 10-14, GATT 15-18 (Service Changed value
+17, as measured on the unix build) and the app starts at 19. Values live in a MicroPython-style gatts_db
 (extmod/modbluetooth.c: 20-byte default buffers, remote writes truncated to the buffer,
 gatts_set_buffer append mode). ESP-IDF builds add more GAP/GATT characteristics
 (UNVERIFIED which), so only rely on relative handles.
@@ -28,6 +32,8 @@ ERR_INVALID_HANDLE = const(0x01)
 ERR_READ_NOT_PERMITTED = const(0x02)
 ERR_WRITE_NOT_PERMITTED = const(0x03)
 ERR_INSUFFICIENT_AUTHEN = const(0x05)
+ERR_REQ_NOT_SUPPORTED = const(0x06)
+ERR_INVALID_ATTR_VALUE_LEN = const(0x0D)
 ERR_ATTR_NOT_FOUND = const(0x0A)
 ERR_INSUFFICIENT_ENC = const(0x0F)
 ATT_BASE = const(0x100)
@@ -50,16 +56,17 @@ class Attr:
         self.uuid = uuid
         self.flags = flags
         self.end = handle  # services: last handle of the service
+        self.chr_flags = 0  # CCCDs: the characteristic's flags (which bits it allows)
 
 
 class Server:
     def __init__(self):
-        self.attrs = []
-        self.db = {}  # handle -> [bytearray, alloc, append]
+        self.next = 1  # ble_att_svr_id + 1: reset only by ble_hs_init (activation)
         self.register(())
 
     def _add(self, kind, uuid, flags=0):
-        a = Attr(len(self.attrs) + 1, kind, uuid, flags)
+        a = Attr(self.next, kind, uuid, flags)
+        self.next += 1
         self.attrs.append(a)
         return a
 
@@ -67,9 +74,14 @@ class Server:
         """Rebuild the database; returns a tuple of handle tuples as
         gatts_register_services does. `services` is already validated."""
         self.attrs = []
+        self.base = self.next
         self.db = {}
-        self._service(UUID(0x1800), ((UUID(0x2A00), _F_READ, ()), (UUID(0x2A01), _F_READ, ())))
-        self._service(UUID(0x1801), ((UUID(0x2A05), _F_INDICATE, ()),))
+        gap = self._service(UUID(0x1800), ((UUID(0x2A00), _F_READ, ()), (UUID(0x2A01), _F_READ, ())))
+        self.name_handle, self.appearance_handle = gap
+        del self.db[self.name_handle]  # served by the GAP service itself, not gatts_db
+        del self.db[self.appearance_handle]
+        (self.changed_handle,) = self._service(UUID(0x1801), ((UUID(0x2A05), _F_INDICATE, ()),))
+        del self.db[self.changed_handle]
         return tuple(self._service(u, chars) for u, chars in services)
 
     def _service(self, uuid, chars):
@@ -81,18 +93,23 @@ class Server:
             self.db[v.handle] = [bytearray(_DEFAULT_ATTR_LEN), 0, False]
             handles.append(v.handle)
             if flags & (_F_NOTIFY | _F_INDICATE):
-                self._add(CCCD, _UUID_CCCD, _F_READ | _F_WRITE)
+                self._add(CCCD, _UUID_CCCD, _F_READ | _F_WRITE).chr_flags = flags
             for du, dflags in dscs:
                 d = self._add(DSC, du, dflags)
                 self.db[d.handle] = [bytearray(_DEFAULT_ATTR_LEN), 0, False]
                 handles.append(d.handle)
-        svc.end = len(self.attrs)
+        svc.end = self.next - 1
         return tuple(handles)
 
     def attr(self, handle):
-        if 1 <= handle <= len(self.attrs):
-            return self.attrs[handle - 1]
+        i = handle - self.base
+        if 0 <= i < len(self.attrs):
+            return self.attrs[i]
         return None
+
+    def _slice(self, first, last):
+        """Attributes with first <= handle <= last."""
+        return self.attrs[max(0, first - self.base) : max(0, last - self.base + 1)]
 
     # gatts_db (local side)
     def read(self, handle):
@@ -138,7 +155,7 @@ class Server:
     def characteristics(self, start, end):
         """(decl handle, value handle, properties, uuid) in [start, end]."""
         out = []
-        for a in self.attrs[start - 1 : end]:
+        for a in self._slice(start, end):
             if a.kind == VAL:
                 out.append((a.handle - 1, a.handle, a.flags & 0xFF, a.uuid))
         return out
@@ -146,7 +163,18 @@ class Server:
     def descriptors(self, start, end):
         """(handle, uuid) of every attribute after `start` up to `end`, as NimBLE's
         ble_gattc_disc_all_dscs reports them."""
-        return [(a.handle, a.uuid if a.kind != DECL else _UUID_CHR) for a in self.attrs[start : end]]
+        return [(a.handle, a.uuid if a.kind != DECL else _UUID_CHR) for a in self._slice(start + 1, end)]
+
+
+def cccd_write_error(attr, data):
+    """ble_gatts_clt_cfg_access_locked: a CCCD value is 2 bytes, and only the bits the
+    characteristic allows (notify 1, indicate 2) may be set; 0 if the write is good."""
+    if len(data) != 2:
+        return ERR_INVALID_ATTR_VALUE_LEN
+    allowed = (1 if attr.chr_flags & _F_NOTIFY else 0) | (2 if attr.chr_flags & _F_INDICATE else 0)
+    if (data[0] | data[1] << 8) & ~allowed:
+        return ERR_REQ_NOT_SUPPORTED
+    return 0
 
 
 def check_access(attr, write, conn, peer_has_ltk):

@@ -45,6 +45,7 @@ class Sec:
         self.ediv = 0
         self.rand = 0
         self.ltk = None
+        self.ltk_raw = bytes(16)  # the LTK field's bytes whatever ltk_present says
         self.irk = None
         self.csrk = None
         self.authenticated = False
@@ -97,6 +98,7 @@ def unpack(blob):
     o = f["peer_addr"][0]
     t, a = key_addr(blob[o : o + 7])
     s = Sec(t, a)
+    s.ltk_raw = _rev(blob[f["ltk"][0] : f["ltk"][0] + 16])
     if _get(blob, bits["ltk_present"]):
         o = f["ltk"][0]
         s.ltk = _rev(blob[o : o + 16])

@@ -77,6 +77,22 @@ def _cmd_bytes(code, cmd):
     return bytes((code,) + tuple(cmd))
 
 
+def set_state(c, encrypted, authenticated, bonded, key_size):
+    """ble_sm_update_sec_state: authenticated and bonded are never revoked from a link;
+    a key size of 0 keeps the old one."""
+    c.encrypted = encrypted
+    c.authenticated = c.authenticated or authenticated
+    c.bonded = c.bonded or bonded
+    if key_size:
+        c.key_size = key_size
+
+
+def ltk_bytes(sec):
+    """The LTK NimBLE encrypts with: the record's bytes even without ltk_present
+    (ble_sm_enc_initiate / ble_sm_ltk_req_rx never look at the flag): zeros, usually."""
+    return sec.ltk if sec.ltk is not None else sec.ltk_raw
+
+
 def fingerprint(ltk):
     """What the link layer compares: both ends must derive the same session key."""
     return crypto.aes(ltk, _FP_BLOCK)
@@ -135,7 +151,7 @@ def enc_initiate(d, c, sec):
     p.state = "restore"
     p.key_size = sec.key_size
     p.auth = sec.authenticated
-    d._link(c, "enc", sec.ediv, sec.rand, fingerprint(sec.ltk))
+    d._link(c, "enc", sec.ediv, sec.rand, fingerprint(ltk_bytes(sec)))
 
 
 def inject(d, c, action, passkey):
@@ -174,8 +190,10 @@ def on_msg(d, c, op, a):
         elif d.secreq_ignore > 0:
             d.secreq_ignore -= 1  # blesim.ignore_security_requests: lost in the connect burst
         elif p is None:
+            # ble_sm_sec_req_rx: any record found is used as it is (no ltk_present check,
+            # unlike gap_pair's ble_gap_security_initiate): no LTK -> the zero LTK
             sec = d._read_sec(PEER_SEC, c.peer_id) if a[0] & _AUTH_BOND else None
-            if sec is not None and sec.ltk is not None and not (a[0] & _AUTH_MITM and not sec.authenticated):
+            if sec is not None and not (a[0] & _AUTH_MITM and not sec.authenticated):
                 enc_initiate(d, c, sec)
             else:
                 pair_initiate(d, c)
@@ -493,8 +511,7 @@ def _enc_req(d, c, ediv, rand, fp):
         if fingerprint(key) != fp:
             d._link(c, "encrsp", False)
             return
-        c.encrypted = True
-        c.key_size = p.key_size
+        set_state(c, True, False, False, p.key_size)
         p.state = "keys"
         d._link(c, "encrsp", True, _keys_out(d, c, p, p.rsp[5]))
         return
@@ -509,13 +526,13 @@ def _enc_req(d, c, ediv, rand, fp):
         return
     p = _start(d, c, False)
     p.state = "restore"
-    if sec.ltk is None or fingerprint(sec.ltk) != fp:
+    if fingerprint(ltk_bytes(sec)) != fp:
         # the two ends derive different session keys: MIC failure, link lost (0x3D)
         d._link(c, "mic")
         d._drop(c, 0x3D)
         return
     c.smp = None
-    c.encrypted, c.authenticated, c.bonded, c.key_size = True, sec.authenticated, True, sec.key_size
+    set_state(c, True, sec.authenticated, True, sec.key_size)
     d._link(c, "encrsp", True, None)
     d._enc_irq(c)
 
@@ -530,11 +547,10 @@ def _enc_rsp(d, c, a):
         return
     if p.state == "restore":
         c.smp = None
-        c.encrypted, c.authenticated, c.bonded, c.key_size = True, p.auth, True, p.key_size
+        set_state(c, True, p.auth, True, p.key_size)
         d._enc_irq(c)
         return
-    c.encrypted = True
-    c.key_size = p.key_size
+    set_state(c, True, False, False, p.key_size)
     if a[1]:
         _store_peer_keys(p, a[1])
     d._link(c, "keys", _keys_out(d, c, p, p.rsp[4]))
@@ -592,8 +608,7 @@ def _done(d, c, p):
         if p.our is None:
             p.our = Sec()
         p.our.ltk = p.ltk
-    c.encrypted, c.authenticated, c.key_size = True, p.auth, p.key_size
-    c.bonded = c.bonded or p.bonding
+    set_state(c, True, p.auth, p.bonding, p.key_size)
     if not d.keys_first:
         d._enc_irq(c)
     if p.bonding:
@@ -606,16 +621,18 @@ def _persist(d, c, p):
     if p.peer_id is not None:
         c.peer_id = p.peer_id
     t, a = c.peer_id
+    # ble_sm_persist_keys writes both records, whatever keys they hold
+    if p.our is None:
+        p.our = Sec()
+    if p.peer is None:
+        p.peer = Sec()
     for sec in (p.our, p.peer):
-        if sec is None:
-            continue
         sec.addr_type, sec.addr = t, a
         sec.authenticated, sec.sc = p.auth, p.sc
         sec.key_size = p.key_size
     for kind, sec in ((OUR_SEC, p.our), (PEER_SEC, p.peer)):
-        if sec is not None and (sec.ltk is not None or sec.irk is not None or sec.csrk is not None):
-            if d._write_sec(kind, sec) and kind == PEER_SEC and sec.irk is not None:
-                d.rl_add(t, a, sec.irk)  # ble_store_write_peer_sec -> ble_hs_pvcy_add_entry
+        if d._write_sec(kind, sec) and kind == PEER_SEC and sec.irk is not None:
+            d.rl_add(t, a, sec.irk)  # ble_store_write_peer_sec -> ble_hs_pvcy_add_entry
 
 
 def store_key(t, a):
