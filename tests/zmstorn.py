@@ -93,6 +93,14 @@ class Fuzz:
                 raise Finding(self.where("deleted id %#x came back as %r" % (k, got)))
             raise Finding(self.where("id %#x reads %r, expected %r%s" % (
                 k, got, want, "" if k != k_new else " or %r" % (v_new,))))
+        live = sorted(k for k in self.keys if self.model.get(k) is not None)
+        if k_new is not None and k_new not in live and v_new is not None:
+            live2 = sorted(live + [k_new])
+        else:
+            live2 = [k for k in live if k != k_new]
+        ids = z.ids()
+        if ids != live and ids != live2:
+            raise Finding(self.where("ids() %r, expected %r" % (ids, live)))
         if self.f.conflicts:
             raise Finding(self.where("%d programs hit already-cleared bits" % self.f.conflicts))
 
@@ -161,7 +169,7 @@ class Fuzz:
         return self
 
 
-def campaign(rounds, steps, fills=(0.5, 0.8, 0.95), geometries=GEOMETRIES, base_seed=1):
+def campaign(rounds, steps, fills=(0.5, 0.8, 0.95, 1.2), geometries=GEOMETRIES, base_seed=1):
     """Run every geometry x fill for `rounds` seeds; returns (cuts, recovery_cuts, enospc)."""
     totals = [0, 0, 0]
     for rnd in range(rounds):
