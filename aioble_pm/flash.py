@@ -248,7 +248,10 @@ class FileFlash(_Nor):
     """Flash image kept in a file; a missing file is created erased (all 0xFF).
 
     Each program/erase is flushed to the file system before it returns. An existing
-    file of another size is refused (ValueError) rather than resized."""
+    file of another size is refused (ValueError) rather than resized. First boot is
+    atomic: the erased image is written to `path + ".new"` and renamed to `path` once
+    complete, so a power cut while creating it leaves no file (or a leftover ".new"
+    that the next boot writes again), never a short image."""
 
     def __init__(self, path, size, sector_size=4096, write_block=4):
         _geometry(size, sector_size, write_block)
@@ -265,12 +268,14 @@ class FileFlash(_Nor):
             have = -1
         if have < 0:
             ff = b"\xff" * _CHUNK
-            with open(path, "wb") as f:
+            tmp = path + ".new"
+            with open(tmp, "wb") as f:
                 left = size
                 while left:
                     k = min(left, _CHUNK)
                     f.write(ff if k == _CHUNK else ff[0:k])
                     left -= k
+            os.rename(tmp, path)
         elif have != size:
             raise ValueError("%s holds %d bytes, expected %d" % (path, have, size))
         self._f = open(path, "r+b")
