@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 _SECURITY = ("SecurityError", "SecParams", "pairing_method", "IO_DISPLAY_ONLY", "IO_DISPLAY_YESNO",
              "IO_KEYBOARD_ONLY", "IO_NO_INPUT_OUTPUT", "IO_KEYBOARD_DISPLAY")
-_MANAGER = ("PeerManager", "Event", "PeerInfo", "EVICT_LRU", "REJECT", "SKIP_NO_ID_ADDR", "SKIP_NO_IRK",
+_MANAGER = ("PeerManager", "Event", "EVICT_LRU", "REJECT", "SKIP_NO_ID_ADDR", "SKIP_NO_IRK",
             "BONDED_PEER_CONNECTED", "CONN_SEC_START", "CONN_SEC_SUCCEEDED", "CONN_SEC_FAILED",
             "CONN_SEC_CONFIG_REQ", "PASSKEY_DISPLAY", "PASSKEY_REQUEST", "NUMERIC_COMPARISON",
             "STORAGE_FULL", "PEER_DELETE_SUCCEEDED", "PEER_DELETE_FAILED", "PEERS_DELETE_SUCCEEDED",
@@ -19,6 +19,8 @@ _MANAGER = ("PeerManager", "Event", "PeerInfo", "EVICT_LRU", "REJECT", "SKIP_NO_
 def __getattr__(name):
     if name in _MANAGER:
         from . import manager as m
+    elif name == "PeerInfo":
+        from . import peerinfo as m
     elif name in _SECURITY:
         from . import security as m
     else:

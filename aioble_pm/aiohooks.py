@@ -1,8 +1,9 @@
-"""Everything that touches aioble: putting the PM's IRQ handler first, scanning for
-whitelisted peers, connecting to a bonded peer behind its current RPA, and advertising
-to whitelisted centrals only. The one module that depends on aioble's private parts
-(`core._irq_handlers`, `central._connecting`, `Device._connection`; FACTS §5), so a
-raw-`bluetooth` app never imports it.
+"""Everything that touches aioble: putting the PM's IRQ handler first, the handle of a
+DeviceConnection, scanning for whitelisted peers, connecting to a bonded peer behind its
+current RPA, and advertising to whitelisted centrals only. The one module that uses
+aioble's private parts (`core._irq_handlers`, `DeviceConnection._conn_handle`,
+`central._connecting`, `Device._connection`; FACTS §5), so a raw-`bluetooth` app never
+imports it.
 """
 import asyncio
 import time
@@ -28,6 +29,16 @@ def hook(handler, shutdown):
     _hooked = handler
     core.register_irq_handler(None, shutdown)
     return core.ble
+
+
+def conn_handle(conn):
+    """The connection handle of an aioble DeviceConnection (None once it closed)."""
+    from aioble.device import DeviceConnection
+
+    if not isinstance(conn, DeviceConnection):
+        raise TypeError("conn must be an aioble DeviceConnection or a connection handle (int), not %s"
+                        % type(conn).__name__)
+    return conn._conn_handle
 
 
 def match_pending_connect(pm, peer_id, addr_type, addr):
@@ -61,8 +72,11 @@ def forget_aliases():
 
 
 class Scan:
-    """`async for result, peer_id in pm.scan(wl)`: aioble scan results of whitelisted
-    peers (RPAs resolved through the whitelist), each address once if dedup."""
+    """`async with pm.scan(wl) as s: async for result, peer_id in s`: aioble scan results
+    of whitelisted peers (RPAs resolved through the whitelist), each address once if
+    dedup. Leaving the `async with` (a break too) stops the scan; a bare `async for`
+    that breaks leaves it running until duration_ms, close(), or aioble's next scan or
+    connect."""
 
     def __init__(self, wl, duration_ms, interval_us, window_us, active, dedup):
         self._wl = wl
@@ -74,6 +88,17 @@ class Scan:
 
     def __aiter__(self):
         return self
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.close()
+
+    @property
+    def running(self):
+        """True while the underlying aioble scan runs."""
+        return self._scan is not None
 
     async def __anext__(self):
         if self._scan is None:
@@ -129,15 +154,14 @@ async def connect(pm, peer_id, timeout_ms, secure):
 
 
 async def advertise(pm, interval_us, wl, kwargs):
-    """Advertise until a whitelisted central connects; refuse the others."""
-    previous = pm._accept
-    pm.accept(wl)
+    """Advertise until a whitelisted central connects (wl None: any); refuse the others."""
+    previous = pm.accept(wl)
     try:
         while True:
             conn = await aioble.advertise(interval_us, **kwargs)
-            if conn._conn_handle in pm._links:  # refused ones never get a link
+            if pm.connected(conn):  # refused ones never get a link
                 return conn
             # refused by the PM's IRQ handler (already disconnected): advertise again
             await conn.disconnected(timeout_ms=2000)
     finally:
-        pm._accept = previous
+        pm.accept(previous)

@@ -58,14 +58,9 @@ def _check_buffer(value, name):
         raise TypeError("%s must be bytes-like, not %s" % (name, type(value).__name__))
 
 
-# dst[at:at+n] = src[off:off+n] reversed. Reference for _reverse_into.
-def _reverse_into_ref(dst, at, src, off, n):
-    for i in range(n):
-        dst[at + i] = src[off + n - 1 - i]
-
-
 @micropython.viper
 def _reverse_into(dst: ptr8, at: int, src: ptr8, off: int, n: int):
+    # dst[at:at+n] = src[off:off+n] reversed (reference: tests/nimble_ref.py)
     end = at + n
     j = off + n - 1
     while at < end:
@@ -86,6 +81,14 @@ def key_addr(key):
     if len(key) != 7:
         raise ValueError("key must be 7 bytes (type + address), got %d" % len(key))
     return key[0], _reversed(key, 1, 6)
+
+
+def api_addr_type(addr_type):
+    """The API's 0/1 for HCI address types 2/3 (an identity address the controller
+    resolved from an RPA); other values unchanged (and checked by the caller)."""
+    if addr_type == 2 or addr_type == 3:
+        return addr_type - 2
+    return addr_type
 
 
 def addr_key(addr_type, addr):

@@ -345,6 +345,24 @@ class PeerDB:
             return True
         return False
 
+    # --- system records --------------------------------------------------------------
+
+    def our_irk(self):
+        """Our own IRK as the stack gave it (MicroPython's secret type 10), or None."""
+        return self.store.read(SYS_OUR_IRK)
+
+    def set_our_irk(self, irk):
+        """Store our IRK; None deletes it."""
+        if irk is None:
+            self.store.delete(SYS_OUR_IRK)
+        else:
+            self.store.write(SYS_OUR_IRK, irk)
+
+    def mark_schema(self):
+        """Record the schema version of this layout once."""
+        if self.store.read(SYS_SCHEMA) is None:
+            self.store.write(SYS_SCHEMA, bytes((SCHEMA,)))
+
     # --- whole peers -----------------------------------------------------------------
 
     def delete(self, peer_id):

@@ -55,6 +55,8 @@ class SecurityError(Exception):
     PASSKEY = "passkey"
     NUMCMP = "numeric comparison"
     DISCONNECTED = "disconnected"
+    DAMAGED = "damaged bond"  # our stored keys for this peer could not be read
+    UNSUPPORTED = "unsupported"  # the binding cannot do what this pairing needs
 
     def __init__(self, reason, detail=None):
         super().__init__("%s: %s" % (reason, detail) if detail else reason)
@@ -210,6 +212,20 @@ def pairing_method(init_io, resp_io, init_mitm, resp_mitm, sc, init_oob=False, r
     if code == 2:
         return PASSKEY, ACTION_DISPLAY, ACTION_INPUT
     return PASSKEY, ACTION_INPUT, ACTION_INPUT
+
+
+def central_needs_io(io, mitm, lesc):
+    """True if, as the initiator (central) with these parameters, every pairing that
+    meets mitm needs a passkey or numeric comparison on our side: MicroPython's binding
+    never raises _IRQ_PASSKEY_ACTION for a connection where it is the central, so such
+    a pairing cannot finish."""
+    if not mitm:
+        return False
+    for resp_io in range(IO_KEYBOARD_DISPLAY + 1):
+        method, action, _ = pairing_method(io, resp_io, True, True, lesc)
+        if method != JUST_WORKS and method != OOB and action != ACTION_NONE:
+            return True
+    return False
 
 
 def authenticated(method):

@@ -13,6 +13,7 @@ import micropython
 from micropython import const
 
 from . import privacy
+from .nimble import api_addr_type
 from .privacy import _resolve, _random_kind, _type, _len, _str, check_addr
 
 _ENTRY = const(8)  # addr_type, addr[6] MSB-first, flags
@@ -29,17 +30,10 @@ def changed():
     _generation += 1
 
 
-def _find_ref(table, n, addr_type, addr, resolved):
-    for i in range(n):
-        o = i * _ENTRY
-        if table[o] == addr_type and table[o + 1 : o + 7] == bytes(addr) and (resolved or table[o + 7] & _F_ID_OK):
-            return i
-    return -1
-
-
 @micropython.viper
 def _find(table: ptr8, n: int, addr_type: int, addr: ptr8, resolved: int) -> int:
-    """Index of the entry with this identity address (that may match), or -1."""
+    """Index of the entry with this identity address (that may match), or -1
+    (reference: tests/whitelist_ref.py)."""
     a5 = addr[5]
     o = 0
     end = n * 8
@@ -62,11 +56,11 @@ class Whitelist:
     were added, re-keyed or deleted since (a list of all bonded peers then takes in new
     ones; an explicit list drops deleted peers)."""
 
-    def __init__(self, manager, peer_ids, skip, device_privacy):
-        self._pm = manager
+    def __init__(self, source, peer_ids, skip, device_privacy):
+        self._src = source  # the ID manager: peer_ids(skip), key(), identity(), irk()
         # None: every bonded peer; else {peer_id: NimBLE key} so that a deleted peer
         # whose ID is given to another one later does not come back
-        self._wanted = None if peer_ids is None else {p: manager._db.key(p) for p in peer_ids}
+        self._wanted = None if peer_ids is None else {p: source.key(p) for p in peer_ids}
         self._order = peer_ids
         self._skip = skip
         self._device_privacy = device_privacy  # True, False, or a list of peer IDs
@@ -74,20 +68,20 @@ class Whitelist:
         self._refresh()
 
     def _refresh(self):
-        pm = self._pm
-        ids = pm.peer_ids(self._skip)
+        src = self._src
+        ids = src.peer_ids(self._skip)
         if self._wanted is not None:
             w = self._wanted
             for p in list(w):
-                if p not in ids or pm._db.key(p) != w[p]:
+                if p not in ids or src.key(p) != w[p]:
                     del w[p]
             ids = [p for p in self._order if p in w]
         dp = self._device_privacy
         table = bytearray(len(ids) * _ENTRY)
         resolver = privacy.Resolver(hits=8, misses=16)
         for i, pid in enumerate(ids):
-            addr_type, addr = pm._db.identity(pid)
-            irk = pm._db.irk(pid)
+            addr_type, addr = src.identity(pid)
+            irk = src.irk(pid)
             o = i * _ENTRY
             table[o] = addr_type
             table[o + 1 : o + 7] = addr
@@ -141,8 +135,8 @@ class Whitelist:
         """[(addr_type, addr, irk)] of the listed peers that gave an IRK (16 bytes
         MSB-first): the device identities a controller's resolving list takes."""
         self._check()
-        db = self._pm._db
-        return [db.identity(p) + (db.irk(p),) for p in self._ids if db.irk(p) is not None]
+        src = self._src
+        return [src.identity(p) + (src.irk(p),) for p in self._ids if src.irk(p) is not None]
 
     @micropython.native
     def match(self, addr_type, addr, resolved=False):
@@ -162,8 +156,8 @@ class Whitelist:
                 if s == -1 or _random_kind(addr) != 1:  # only random static identities
                     return None
             elif addr_type != 0 or _len(addr) != 6 or _type(addr) is _str:
-                if addr_type == 2 or addr_type == 3:
-                    return self.match(addr_type - 2, addr, True)
+                if addr_type == 2 or addr_type == 3:  # (off the hot path: nimble.api_addr_type)
+                    return self.match(api_addr_type(addr_type), addr, True)
                 check_addr(addr_type, addr)  # raises
             i = _find(self._table, self._n, addr_type, addr, 1 if resolved else 0)
         except TypeError:

@@ -109,7 +109,7 @@ async def test_advertise_accepts_only_whitelisted_centrals():
     eq(pm.peer_id(conn), 0)
     refused = [e for e in events if e.id == aioble_pm.CONN_REFUSED]
     eq([e.addr for e in refused], [stranger.identity()])
-    eq(pm._accept, None, "the accept list applies while pm.advertise() runs")
+    eq(pm.accept(None), None, "the accept list applies while pm.advertise() runs")
 
 
 def test_a_second_manager_replaces_the_first_in_aioble():
@@ -122,7 +122,7 @@ def test_a_second_manager_replaces_the_first_in_aioble():
     pm2.attach()
     eq(len(handlers), n, "the first manager's handler was replaced, not joined")
     # and only the second one answers the stack now
-    pm2._store.write(0xFFF00001, b"\x22" * 16)  # pm2's own IRK record
+    eq(pm2.irq(30, (10, b"irk", b"\x22" * 16)), True)  # pm2's own IRK
     eq(bytes(handlers[0](29, (10, 0, b"irk"))), b"\x22" * 16)
 
 
@@ -141,3 +141,57 @@ async def test_deleted_bond_not_served_from_aioble_store():
     pm.delete(0)
     eq(aioble.core.ble_irq(29, (2, 0, key)), b"", "not found: aioble's dict is never consulted")
     eq(aioble.core.ble_irq(29, (2, 0, None)), b"")
+
+
+@timeout(60)
+async def test_peer_id_of_a_closed_connection_is_none():
+    aioble, aioble_pm, pm, events = _pm()
+    phone = Peer("phone")
+    conn = await aioble.Device(*phone.advertise()).connect(timeout_ms=3000)
+    eq(await pm.secure(conn), 0)
+    eq(pm.peer_id(conn), 0)
+    await conn.disconnect()
+    eq(pm.peer_id(conn), None, "int | None, as documented")
+    eq(pm.connected(conn), False)
+    with raises(TypeError, "conn"):
+        pm.peer_id("phone")
+
+
+@timeout(60)
+async def test_leaving_a_scan_stops_it():
+    aioble, aioble_pm, pm, events = _pm()
+    friend = Peer("friend")
+    eq(await _bond(aioble, pm, friend), 0)
+    friend.ble.config(addr_mode=2)  # seen by its RPAs (network privacy mode)
+    friend.advertise()
+    async with pm.scan(pm.whitelist(), duration_ms=5000) as scan:
+        async for result, pid in scan:
+            eq(pid, 0)
+            break
+        assert scan.running
+    assert not scan.running, "leaving `async with` stops the scan"
+    # and aioble can scan again at once
+    async with aioble.scan(200) as s:
+        async for _ in s:
+            break
+
+
+@timeout(60)
+async def test_advertise_with_no_bonds_lets_the_first_central_bond():
+    aioble, aioble_pm, pm, events = _pm()
+    me = aioble.core.ble
+    first = Peer("first")
+    task = asyncio.create_task(pm.advertise(20000, adv_data=ADV, timeout_ms=3000))
+    await asyncio.sleep_ms(10)
+    first.ble.gap_connect(*me._ota())
+    conn = await task
+    eq(await pm.secure(conn), 0)
+    eq([e for e in events if e.id == aioble_pm.CONN_REFUSED], [])
+    await conn.disconnect()
+    # with a bond, the default list holds the bonded peers only
+    stranger = Peer("stranger")
+    task = asyncio.create_task(pm.advertise(20000, adv_data=ADV, timeout_ms=3000))
+    await asyncio.sleep_ms(10)
+    stranger.ble.gap_connect(*me._ota())
+    await until(lambda: [e for e in events if e.id == aioble_pm.CONN_REFUSED], what="CONN_REFUSED")
+    task.cancel()

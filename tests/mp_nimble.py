@@ -217,6 +217,8 @@ def test_bad_input_names_the_argument():
 
 
 def test_reverse_viper_matches_reference():
+    from nimble_ref import reverse_into_ref
+
     samples = [bytes(24), b"\xff" * 24, bytes(range(0x80, 0x98)), bytes(range(24))]
     samples += [os.urandom(24) for _ in range(500)]
     for src in samples:
@@ -224,7 +226,7 @@ def test_reverse_viper_matches_reference():
             a = bytearray(b"\x5a" * 24)
             b = bytearray(b"\x5a" * 24)
             nimble._reverse_into(a, at, src, off, n)
-            nimble._reverse_into_ref(b, at, src, off, n)
-            eq(a, b, (src, at, off, n))
+            reverse_into_ref(b, at, src, off, n)
+            eq(a, b, repr((src, at, off, n)))
             eq(bytes(a[at : at + n]), bytes(reversed(src[off : off + n])))
         nimble._reverse_into(bytearray(6), 0, memoryview(src), 18, 6)  # memoryview source

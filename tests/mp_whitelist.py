@@ -144,6 +144,8 @@ async def test_accept_list_refuses_other_centrals():
 
 
 def test_find_viper_matches_reference():
+    from whitelist_ref import find_ref
+
     table = bytearray(os.urandom(8 * 30))
     for i in range(30):
         table[i * 8] &= 1
@@ -152,4 +154,4 @@ def test_find_viper_matches_reference():
     queries.append((1, b"\xff" * 6))
     for t, addr in queries:
         for resolved in (0, 1):
-            eq(whitelist._find(table, 30, t, addr, resolved), whitelist._find_ref(table, 30, t, addr, resolved))
+            eq(whitelist._find(table, 30, t, addr, resolved), find_ref(table, 30, t, addr, resolved))

@@ -15,7 +15,7 @@ class PM:
 
     def __init__(self, name="pm", fl=None, ble=None, params=None, layout=80, **kw):
         self.flash = fl or flash.RamFlash(FLASH_SIZE, 4096)
-        self.ble = ble or blesim.device(name, layout=layout)  # 88: esp-nimble (keys first)
+        self.ble = blesim.device(name, layout=layout) if ble is None else ble  # 88: esp-nimble (keys first)
         self.pm = aioble_pm.PeerManager(self.flash, **kw)
         self.events = []
         self.pm.register(self.events.append)
@@ -81,6 +81,39 @@ class Peer:
             del self.store[k]
 
 
+class Spy:
+    """A device's BLE object with its gap_pair calls recorded (and failing on demand:
+    set .fail to an OSError); everything else goes to the device."""
+
+    def __init__(self, ble):
+        self._ble = ble
+        self.pairs = []
+        self.fail = None
+
+    def __getattr__(self, name):
+        return getattr(self._ble, name)
+
+    def gap_pair(self, handle):
+        self.pairs.append(handle)
+        if self.fail is not None:
+            raise self.fail
+        return self._ble.gap_pair(handle)
+
+
+def blob(key, key_size=16):
+    """An 80-byte NimBLE secret value for this 7-byte key (no keys in it)."""
+    value = bytearray(80)
+    value[0:7] = key
+    value[7] = key_size
+    return bytes(value)
+
+
+def gone(pm, handle):
+    """pm's link `handle` (its latest connection with that handle) is disconnected."""
+    last = [i for i, (e, d) in enumerate(pm.log) if e in (1, 7) and d[0] == handle]
+    return bool(last) and any(e in (2, 8) and d[0] == handle for e, d in pm.log[last[-1]:])
+
+
 async def until(cond, timeout_ms=3000, what="condition"):
     """Let the simulated air run (background pump task) until cond() holds."""
     for _ in range(timeout_ms // 2):
@@ -112,16 +145,12 @@ async def accept(pm, central):
 async def disconnect(pm, handle):
     """Disconnect pm's link `handle` (if it is still up) and wait until it is gone."""
 
-    def gone():
-        last = [i for i, (e, d) in enumerate(pm.log) if e in (1, 7) and d[0] == handle]
-        return any(e in (2, 8) and d[0] == handle for e, d in pm.log[last[-1]:])
-
-    if not gone():
+    if not gone(pm, handle):
         try:
             pm.ble.gap_disconnect(handle)
         except OSError:
             pass
-    await until(gone, what="disconnect")
+    await until(lambda: gone(pm, handle), what="disconnect")
 
 
 async def bond(pm, peer):

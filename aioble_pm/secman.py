@@ -1,0 +1,388 @@
+"""Security manager: the security procedure of each link (start, outcome, judgement
+against the security parameters), passkeys, repeated-attempts protection, refusals, the
+re-pairing and eviction policy. It decides; the store adapter (store.py) moves the
+secrets, and secproc.py drives `secure()`.
+
+A link that fails its judgement is refused: its securing fails, it is dropped, and no
+secure() on it succeeds afterwards (NimBLE keeps such a link encrypted with keys we do
+not hold or do not trust).
+"""
+import micropython
+from micropython import const
+import time
+
+from . import nimble, privacy, security
+from .security import SecurityError
+from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ,
+                     PASSKEY_DISPLAY, PASSKEY_REQUEST, NUMERIC_COMPARISON, STORAGE_FULL,
+                     PEER_EVICTED, EVICT_LRU, PROC_ENCRYPTION, PROC_BONDING, PROC_PAIRING)
+
+_ACTION_INPUT = const(2)
+_ACTION_DISPLAY = const(3)
+_ACTION_NUMCMP = const(4)
+_BUF = const(128)  # longest secret value we hand to the stack
+
+
+
+def pairing_disabled():
+    return SecurityError(SecurityError.REJECTED, "pairing is disabled (sec_params(None))")
+
+
+class SecurityManager:
+    def __init__(self, db, links, idm, emit, when_full):
+        self._db = db
+        self._links = links
+        self._idm = idm
+        self._emit = emit
+        self.when_full = when_full
+        self.params = security.SecParams()
+        self.ra = security.RepeatedAttempts()
+        self.ble = None
+        self.passkey_timeout_ms = 30000
+        self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
+        self._last_enc = None  # the link of the latest ENCRYPTION_UPDATE (upstream NimBLE stores its keys next)
+        self._orphans = set()  # new bonds stored before their link was known (esp order, RPA peers)
+
+    # --- procedure state -------------------------------------------------------------
+
+    def start(self, link, procedure=None):
+        if not link.busy:
+            link.busy = True
+            self._emit(CONN_SEC_START, conn=link.handle, peer_id=link.peer_id, procedure=procedure)
+
+    def succeed(self, link, procedure):
+        """The link is encrypted (and a new bond stored): judge it, then report."""
+        link.pending = False
+        pid = link.peer_id
+        params = self.params
+        if procedure != PROC_ENCRYPTION and params is None:
+            err = pairing_disabled()
+        elif params is not None:
+            sc = self._db.sc(pid) if pid is not None and pid in self._db else None
+            if sc is None and params.sc_only:
+                sc = False  # the binding reports no SC flag; only a stored bond tells: fail closed
+            err = params.shortfall(link.authenticated, link.key_size, sc)
+        else:
+            err = None
+        if err is not None:
+            self.refuse(link, err)
+            return
+        self.ra.succeeded(link.key)
+        if pid is not None and pid in self._db:
+            try:
+                self._db.rank_highest(pid)
+            except OSError:
+                self._emit(STORAGE_FULL, conn=link.handle, peer_id=pid)
+        self._emit(CONN_SEC_SUCCEEDED, conn=link.handle, peer_id=pid, procedure=procedure)
+        self.end(link, pid)
+
+    def fail(self, link, err):
+        """Report the procedure failed; a new bond it made is not kept."""
+        new = link.new_peer
+        peer = link.peer_id if link.peer_id is not None else link.hidden
+        self._emit(CONN_SEC_FAILED, conn=link.handle, peer_id=peer, error=err)
+        self.end(link, err)
+        if new is not None and new in self._db:
+            self.forget(new)
+
+    def end(self, link, result):
+        link.end_procedure()
+        proc = link.proc
+        if proc is not None and not proc.done:
+            proc.done = True
+            proc.result = result
+            proc.flag.set()
+
+    def refuse(self, link, err):
+        """Fail the link for good and drop it. Returns None ("not stored" to the stack)."""
+        if link is not None and link.refused is None:
+            link.refused = err
+            self.fail(link, err)
+            self.drop_link(link.handle)
+        return None
+
+    def drop_link(self, handle):
+        # Disconnect outside the stack's callback; with the schedule queue full, at once
+        # (an untrusted link must not stay up).
+        try:
+            micropython.schedule(self._disconnect, handle)
+        except RuntimeError:
+            self._disconnect(handle)
+
+    def _disconnect(self, handle):
+        try:
+            self.ble.gap_disconnect(handle)
+        except OSError:
+            pass
+
+    def forget(self, peer_id):
+        """Delete a peer (bond and data) and unlink it from its connections."""
+        self._db.delete(peer_id)
+        self._orphans.discard(peer_id)
+        self._idm.peer_changed(peer_id)
+        for link in self._links.with_peer(peer_id):
+            link.peer_id = None
+
+    def link_lost(self, link):
+        """The link is gone: fail what ran on it, drop a bond it left half-stored."""
+        if link.refused is None and link.securing():
+            self.fail(link, SecurityError(SecurityError.DISCONNECTED, "link lost while securing"))
+        pid = link.peer_id
+        if pid is not None and pid in self._db and self._db.prune(pid):
+            self._idm.peer_changed(pid)  # a re-pairing that deleted the old keys, stored none
+        if self._last_enc is link:
+            self._last_enc = None
+
+    def stack_restarted(self):
+        """NimBLE restarted (it asks for our IRK): no link survived; neither does a new
+        bond that never got its link."""
+        for link in self._links.all():
+            self.link_lost(link)
+        self._links.clear()
+        self._last_enc = None
+        for pid in list(self._orphans):
+            if pid in self._db and not self._db.complete(pid):
+                self.forget(pid)
+        self._orphans = set()
+
+    # --- the stack's store, as policy ------------------------------------------------
+
+    def hidden(self, peer_id):
+        return any(l.hidden == peer_id for l in self._links.all())
+
+    def reading_link(self, key, pid):
+        """The link a store access belongs to: the one in our gap_pair(); else the one
+        link that connected with this address or belongs to this peer; with several
+        (two links of one peer), the one a procedure runs on. None if unsure."""
+        link = self.in_gap_pair
+        if link is not None and (link.key == key or (pid is not None and link.peer_id == pid)):
+            return link
+        return self._one_of(self._links.matching(key, pid))
+
+    def _one_of(self, links):
+        if len(links) > 1:
+            links = [l for l in links if l.securing()]
+        return links[0] if len(links) == 1 else None
+
+    def keys_read(self, link, found):
+        """The stack read this link's peer's keys (a re-encryption), or they were
+        unreadable (found=False: the bond is damaged)."""
+        if link is None:
+            return
+        link.touch()
+        if found:
+            link.keys_read = True
+        else:
+            link.damaged = True
+        self.start(link, PROC_ENCRYPTION)
+
+    def storing_link(self, key, sec_type, value):
+        """The link a new secret belongs to, matched by what NimBLE gives: the identity in
+        the key against each link's address and peer, the IRK in a PEER_SEC value against
+        each link's RPA, else the link whose ENCRYPTION_UPDATE just came (upstream NimBLE
+        stores a bond right after it). None: not known yet (esp-nimble stores first)."""
+        link = self._one_of(self._links.matching(key, self._db.find(key)))
+        if link is not None:
+            return link
+        if sec_type == nimble.SEC_PEER:
+            info = nimble.parse_sec(value) if value is not None else None
+            if info is not None and info.irk is not None:
+                for link in self._links.all():
+                    if link.addr_type == 1 and privacy.is_rpa(1, link.addr) and privacy.resolve(info.irk, link.addr):
+                        return link
+        link = self._last_enc
+        if link is not None and link.pending and not link.keys:
+            return link
+        return None
+
+    def admit(self, link, key, sec_type, value):
+        """Policy for a new secret: the peer ID to store it under, or None (refused; the
+        link's securing has failed). Checks come before any eviction, so a bond that is
+        refused never costs another one."""
+        if link is not None:
+            if link.refused is not None:
+                return None  # the rest of a bond we refused
+            link.touch()
+            self.start(link)
+        if len(value) > _BUF:
+            return self.refuse(link, SecurityError(SecurityError.REJECTED, "a %d-byte secret is too long" % len(value)))
+        info = nimble.parse_sec(value)
+        if info is None:
+            print("aioble_pm: secret of unknown layout (%d bytes) stored verbatim" % len(value))
+        db = self._db
+        pid = db.find(key)
+        if pid is not None and pid in self._orphans and link is not None:
+            self._orphans.discard(pid)  # the first half of this link's new bond
+            link.new_peer = pid
+            link.peer_id = pid
+            link.keys |= (1 << nimble.SEC_OUR) if db.has_secret(pid, nimble.SEC_OUR) else 0
+        if pid is not None and link is not None and pid != link.new_peer and link.repair is None and not link.keys:
+            # New keys for a bonded peer without the stack deleting the old bond first:
+            # a re-pairing NimBLE did not recognise, or one after our keys were unreadable.
+            err = SecurityError(SecurityError.DAMAGED, "the stored keys could not be read") if link.damaged else None
+            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid, error=err).allowed
+            if not link.repair:
+                link.peer_id = pid
+                return self.refuse(link, err or SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
+        new = pid is None
+        if new and self.params is None:
+            return self.refuse(link, pairing_disabled())
+        if info is not None and self.params is not None:
+            err = self.params.shortfall(info.authenticated, info.key_size, info.sc)
+            if err is not None:
+                return self.refuse(link, err)
+        if new:
+            pid = db.allocate()
+            if pid is None:
+                pid = self._evict_for(link)
+                if pid is None:
+                    return self.refuse(link, SecurityError(SecurityError.STORAGE_FULL, "all %d peer IDs in use" % db.max_peers))
+            if link is None:
+                self._orphans.add(pid)
+            else:
+                link.new_peer = pid
+        if link is not None:
+            link.peer_id = pid
+        return pid
+
+    def stored(self, link, sec_type):
+        if link is not None:
+            link.keys |= 1 << sec_type
+            if link.pending and sec_type == nimble.SEC_PEER:
+                self.succeed(link, PROC_BONDING)
+
+    def store_failed(self, link, pid):
+        self._emit(STORAGE_FULL, conn=link and link.handle, peer_id=pid)
+        if link is None and self._db.prune(pid):
+            self._idm.peer_changed(pid)
+        return self.refuse(link, SecurityError(SecurityError.STORAGE_FULL, "no room in flash"))
+
+    def may_delete(self, link, pid):
+        """A stack delete of a secret of bonded peer `pid`: "delete", "hide" (answer
+        deleted, keep it on flash), or "absent" (answer not found)."""
+        if self.hidden(pid):
+            return "absent"  # (NimBLE deletes until the store says "not found")
+        if link is None or link.peer_id != pid:
+            return "delete"
+        # MicroPython deletes a bond only when a bonded central pairs again
+        # (REPEAT_PAIRING) and then lets the pairing go on; NimBLE re-reads PEER_SEC and
+        # asks again while it is found. So a re-pairing the app does not allow leaves the
+        # bond on flash, hidden from the stack while the link lasts, and drops the link.
+        link.touch()
+        self.start(link)
+        if link.repair is None:
+            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed
+        if link.repair:
+            return "delete"
+        link.hidden = pid
+        self.refuse(link, SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
+        link.peer_id = None  # whoever this is, it is not holding our bond's keys
+        return "hide"
+
+    def _evict_for(self, link):
+        """A free peer ID by evicting the lowest-ranked peer not connected now, or None
+        (REJECT, or nothing evictable) after STORAGE_FULL."""
+        if self.when_full == EVICT_LRU:
+            busy = [l.peer_id for l in self._links.all()]
+            victims = sorted((self._db.rank(p), p) for p in self._db.ids() if p not in busy)
+            if victims:
+                pid = victims[0][1]
+                self.forget(pid)
+                self._emit(PEER_EVICTED, peer_id=pid)
+                return pid
+        self._emit(STORAGE_FULL, conn=link and link.handle)
+        return None
+
+    # --- GAP events ------------------------------------------------------------------
+
+    def encryption_update(self, handle, encrypted, authenticated, bonded, key_size):
+        link = self._links.get(handle)
+        if link is None or link.refused is not None:
+            return  # unknown, or being dropped after we refused it
+        self._last_enc = link
+        link.touch()
+        self.start(link)
+        link.encrypted = bool(encrypted)
+        link.authenticated = bool(authenticated)
+        link.key_size = key_size
+        if not encrypted:
+            self._encryption_failed(link)
+        elif link.keys & (1 << nimble.SEC_PEER):
+            self.succeed(link, PROC_BONDING)  # esp-nimble stores the keys first
+        elif link.keys_read and link.repair is None and link.peer_id is not None:
+            self.succeed(link, PROC_ENCRYPTION)  # stored keys: no new secrets follow
+        elif bonded:
+            # A new bond: upstream NimBLE raises this before it stores the keys
+            # (ble_sm_process_result), so the outcome is known once they are answered.
+            link.pending = True
+        else:
+            self.succeed(link, PROC_PAIRING)
+
+    def _encryption_failed(self, link):
+        if link.passkey == "passkey":
+            err = SecurityError(SecurityError.PASSKEY, "wrong passkey")
+        elif link.passkey == "numcmp":
+            err = SecurityError(SecurityError.NUMCMP, "the numbers did not match")
+        elif link.damaged:
+            err = SecurityError(SecurityError.DAMAGED, "the stored keys could not be read")
+        elif link.keys_read and link.repair is None:
+            err = SecurityError(SecurityError.KEY_MISSING, "the peer has no keys for our bond")
+        else:
+            err = SecurityError(SecurityError.REJECTED, "pairing failed")
+        if link.passkey is not None and link.proc is not None:
+            link.enc_failed = err  # a vanished peer looks the same: secure() waits to see
+            return
+        self.settle_failure(link, err)
+
+    def settle_failure(self, link, err):
+        if err.reason != SecurityError.KEY_MISSING and err.reason != SecurityError.DAMAGED:
+            self.ra.failed(link.key)  # pairings only
+        self.fail(link, err)
+
+    def settle(self, link):
+        """A pending link whose keys never came (the stack stored nothing)."""
+        if link.pending and link.refused is None:
+            self.succeed(link, PROC_ENCRYPTION if link.peer_id is not None else PROC_PAIRING)
+
+    # --- passkeys --------------------------------------------------------------------
+
+    def passkey_action(self, handle, action, passkey):
+        link = self._links.get(handle)
+        if link is not None:
+            link.touch()
+            self.start(link)
+        pid = link and link.peer_id
+        if action == _ACTION_DISPLAY:
+            passkey = security.new_passkey()
+            self.ble.gap_passkey(handle, action, passkey)
+            self._emit(PASSKEY_DISPLAY, conn=handle, peer_id=pid, passkey=passkey)
+        elif action == _ACTION_INPUT or action == _ACTION_NUMCMP:
+            if link is not None:
+                link.passkey = action
+                link.passkey_at = time.ticks_ms()
+            self._emit(PASSKEY_REQUEST if action == _ACTION_INPUT else NUMERIC_COMPARISON,
+                       conn=handle, peer_id=pid, passkey=passkey if action == _ACTION_NUMCMP else None)
+
+    def passkey_reply(self, handle, passkey):
+        link = self._pending_action(handle, _ACTION_INPUT)
+        link.passkey = "passkey"  # a failure from now on means this passkey was wrong
+        link.passkey_at = None
+        self.ble.gap_passkey(handle, _ACTION_INPUT, passkey)
+
+    def numcmp_reply(self, handle, accept):
+        link = self._pending_action(handle, _ACTION_NUMCMP)
+        link.passkey = "numcmp"
+        link.passkey_at = None
+        try:
+            self.ble.gap_passkey(handle, _ACTION_NUMCMP, 1 if accept else 0)
+        except OSError:
+            if accept:
+                raise  # a rejection is passed back by NimBLE as an error (BLE_HS_SM_US_ERR)
+
+    def _pending_action(self, handle, action):
+        link = self._links.get(handle)
+        if link is None:
+            raise ValueError("conn is not connected")
+        if link.passkey != action:
+            raise ValueError("no %s pending on this connection" % ("passkey request", "numeric comparison")[action == _ACTION_NUMCMP])
+        return link

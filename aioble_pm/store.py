@@ -1,0 +1,144 @@
+"""NimBLE store adapter: answers MicroPython's _IRQ_GET_SECRET / _IRQ_SET_SECRET from the
+peer database, so NimBLE's bonds live in ZMS records, and reports each read, store and
+delete to the security manager, which decides what may be stored (data flows down:
+this adapter -> nimble codec -> peer database -> ZMS).
+
+Answers follow modbluetooth_nimble.c (FACTS §3.3): the stack asks from inside its own
+operations, so everything is answered at once; "not found" is b"" (the binding counts a
+value of the wrong length as missing), which also stops aioble's own store from
+answering for a bond we deleted or hide.
+"""
+from micropython import const
+
+from . import nimble
+from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED, STORAGE_FULL
+
+_NONE = b""
+_BUF = const(128)
+
+
+class NimbleStore:
+    def __init__(self, db, idm, sm, emit):
+        self._db = db
+        self._idm = idm
+        self._sm = sm
+        self._emit = emit
+        self._buf = bytearray(_BUF)  # secret values handed to the stack
+        self._answer = None
+
+    def _keep(self, answer):
+        # The binding reads the answer after the handler returned (on ESP32 from
+        # another task); keep it referenced until the next one.
+        self._answer = answer
+        return answer
+
+    def get(self, sec_type, index, key):
+        """The stored value for _IRQ_GET_SECRET, b"" if none, None for types we do not keep."""
+        if sec_type == nimble.SEC_OUR_IRK:
+            # NimBLE asks for our IRK each time the stack starts: no link survived
+            self._sm.stack_restarted()
+            return self._keep(self._db.our_irk() or _NONE)
+        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER:
+            return None  # CCCD (3) is never stored by the binding
+        sm = self._sm
+        if key is None:
+            pid = self._nth_visible(sec_type, index)
+            link = None
+        else:
+            key = bytes(key)
+            pid = self._idm.find_key(key) if len(key) == 7 else None
+            link = sm.reading_link(key, pid)
+            if pid is not None and sm.hidden(pid):
+                pid = None
+            if pid is None and link is not None:
+                link.touch()  # e.g. the repeat-pairing check of a Pairing Request
+        if pid is None:
+            return _NONE
+        try:
+            n = self._db.read_secret(sec_type, pid, self._buf)
+        except OSError as e:  # a damaged record: "not found", and a damaged bond
+            self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
+            if link is not None and link.peer_id == pid:
+                sm.keys_read(link, False)
+            return _NONE
+        if link is not None and link.peer_id == pid:
+            sm.keys_read(link, n > 0)
+        return self._keep(memoryview(self._buf)[0:n]) if n else _NONE
+
+    def _nth_visible(self, sec_type, index):
+        """The index-th peer with this secret, skipping bonds hidden from the stack (a
+        "not found" ends NimBLE's iteration, which would hide every peer after it)."""
+        db = self._db
+        i = 0
+        while True:
+            pid = db.peer_with_secret(sec_type, i)
+            if pid is None:
+                return None
+            if not self._sm.hidden(pid):
+                if index == 0:
+                    return pid
+                index -= 1
+            i += 1
+
+    def set(self, sec_type, key, value):
+        """_IRQ_SET_SECRET: True if stored (or deleted), False if not."""
+        if sec_type == nimble.SEC_OUR_IRK:
+            self._db.set_our_irk(None if value is None else bytes(value))
+            return True
+        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7:
+            return False
+        key = bytes(key)
+        sm = self._sm
+        if value is None:
+            return self._delete(sec_type, key)
+        link = sm.storing_link(key, sec_type, value)
+        pid = sm.admit(link, key, sec_type, value)
+        if pid is None:
+            return False
+        if not self._write(link, pid, sec_type, key, value):
+            return False
+        sm.stored(link, sec_type)
+        return True
+
+    def _write(self, link, pid, sec_type, key, value):
+        try:
+            self._db.write_secret(pid, sec_type, key, value)
+        except OSError:
+            self._sm.store_failed(link, pid)
+            return False
+        self._idm.peer_changed(pid)
+        self._emit(PEER_DATA_UPDATE_SUCCEEDED, conn=link and link.handle, peer_id=pid)
+        return True
+
+    def _delete(self, sec_type, key):
+        db = self._db
+        pid = self._idm.find_key(key)
+        if pid is None or not db.has_secret(pid, sec_type):
+            return False  # (NimBLE deletes until the store says "not found")
+        link = self._sm.reading_link(key, pid)
+        verdict = self._sm.may_delete(link, pid)
+        if verdict == "absent":
+            return False
+        if verdict == "hide":
+            return True
+        db.delete_secret(pid, sec_type)
+        self._idm.peer_changed(pid)
+        if link is None:
+            db.prune(pid)
+        return True
+
+    def import_secret(self, sec_type, key, value):
+        """A secret from aioble's JSON store (migration): stored without the pairing
+        policy, never evicting. None when no peer ID is free for a new peer."""
+        if sec_type == nimble.SEC_OUR_IRK:
+            self._db.set_our_irk(value)
+            return True
+        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7 or len(value) > _BUF:
+            return False
+        db = self._db
+        pid = db.find(key)
+        if pid is None:
+            pid = db.allocate()
+            if pid is None:
+                return None
+        return self._write(None, pid, sec_type, key, value)
