@@ -45,6 +45,7 @@ class Fuzz:
         self.recovery_cuts = 0
         self.enospc = 0
         self.step_no = 0
+        self.sink = None  # called with each image a cut leaves (tools/zms_decode tests)
 
     def where(self, what):
         return "geometry %r seed %d step %d: %s" % (self.geo, self.seed, self.step_no, what)
@@ -57,6 +58,8 @@ class Fuzz:
         """Mount after a cut, cutting the recovery itself now and then."""
         f = self.f
         for _ in range(4):
+            if self.sink:
+                self.sink(f.image())
             f.power_on()
             if random.getrandbits(1):
                 f.cut_after(random.getrandbits(2), self.partial(), random.getrandbits(30))
@@ -183,9 +186,29 @@ def campaign(rounds, steps, fills=(0.5, 0.8, 0.95, 1.2), geometries=GEOMETRIES, 
     return totals
 
 
+def dump(folder, per_geometry):
+    """Write images that torn cuts left (about per_geometry of each geometry) to
+    folder/torn-SECTORS-SIZE-WB-N.bin, for the host decoder's tests."""
+    for gi, (n, s, wb) in enumerate(GEOMETRIES):
+        fz = Fuzz(n, s, wb, 77 + gi, 0.9)
+        saved = [0]
+
+        def sink(img):
+            if saved[0] < per_geometry:
+                with open("%s/torn-%d-%d-%d-%d.bin" % (folder, n, s, wb, saved[0]), "wb") as f:
+                    f.write(img)
+                saved[0] += 1
+
+        fz.sink = sink
+        fz.run(per_geometry * 3)
+
+
 if __name__ == "__main__":
     import sys
 
+    if len(sys.argv) > 1 and sys.argv[1] == "dump":
+        dump(sys.argv[2], int(sys.argv[3]))
+        sys.exit(0)
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     c, rc, full = campaign(rounds, 400, base_seed=100000)
     print("soak: %d torn cuts in operations, %d in recovery mounts, %d ENOSPC, 0 findings" % (c, rc, full))

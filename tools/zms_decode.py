@@ -15,6 +15,13 @@ As a module:
     img = decode(open("bonds.zms", "rb").read())
     img.records        # {id: value bytes} of the live records
     print(report(img))
+
+Errors: decode() raises ValueError, and the command line exits 2, only when no
+geometry is given and none can be found (no sector header), or the image is not 2 or
+more whole sectors. Any other image, however damaged (torn programs, torn erases,
+garbage sectors: tests/test_zms_decode.py feeds it the fault model's images), decodes:
+unreadable ATEs are listed as INVALID with the reason, damaged values under CORRUPT.
+Exit status 1 when some record is CORRUPT, else 0.
 """
 import argparse
 import json
