@@ -9,7 +9,7 @@ from micropython import const
 
 from . import peers, security
 from .events import *  # noqa: F401,F403 (the event constants are PeerManager's API too)
-from .events import Emitter
+from .events import Emitter, Event
 from .links import Link, Links
 from .idman import IDManager
 from .secman import SecurityManager
@@ -44,9 +44,10 @@ class PeerManager:
         elif any(not hasattr(flash, name) for name in _FLASH):
             raise TypeError("flash must be a flash adapter (read/program/erase/size/sector_size), not %s"
                             % type(flash).__name__)
-        from .zms import ZMS
-
-        db = self._db = peers.PeerDB(ZMS(flash), max_peers, app_data_max)
+        # store_error: None, or zms.CorruptError "no usable sector" when the flash holds
+        # nothing this store can use; the PM then runs on an empty store in RAM
+        store, self.store_error = peers.open_store(flash)
+        db = self._db = peers.PeerDB(store, max_peers, app_data_max)
         db.mark_schema()
         self.dropped = db.dropped  # peer IDs removed at start-up (damaged, half-stored, >= max_peers)
         for pid in db.ids():
@@ -91,6 +92,8 @@ class PeerManager:
         if not callable(handler):
             raise TypeError("handler must be callable")
         self._emit.handlers.append(handler)
+        if self.store_error is not None:  # tell every handler once that bonds are not kept
+            handler(Event(ERROR_UNEXPECTED, error=self.store_error))
 
     def disconnect_on_failure(self, event):
         """A ready-made handler: disconnect a link whose securing failed (Nordic's

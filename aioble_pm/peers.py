@@ -118,6 +118,23 @@ def record_id(peer_id, data_id):
     return (peer_id << 16) | data_id
 
 
+def open_store(flash):
+    """Mount the ZMS store on `flash`: (store, None). When no sector of it is usable
+    (every sector closed, or only another ZMS format or version: zms.CorruptError
+    "no usable sector"), returns (an empty store in RAM, that error) instead and
+    leaves the flash as it is, so the board still runs (bonds last until reset) and
+    the damaged image can be read off with tools/zms_decode.py."""
+    from .zms import ZMS, CorruptError
+
+    try:
+        return ZMS(flash), None
+    except CorruptError as e:
+        from .flash import RamFlash
+
+        S = flash.sector_size
+        return ZMS(RamFlash(2 * S, S, flash.write_block)), e
+
+
 def seal(value):
     """The record for a small value: value || CRC-32(value), 4 bytes little-endian."""
     out = bytearray(len(value) + 4)
@@ -361,7 +378,7 @@ class PeerDB:
     def mark_schema(self):
         """Record the schema version of this layout once."""
         if self.store.read(SYS_SCHEMA) is None:
-            self.store.write(SYS_SCHEMA, bytes((SCHEMA,)))
+            self.store.write(SYS_SCHEMA, seal(bytes((SCHEMA,))))
 
     # --- whole peers -----------------------------------------------------------------
 
