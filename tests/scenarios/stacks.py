@@ -12,6 +12,7 @@ Board i has the same public address on both stacks (btvirt's 00:AA:01:0i:00:42),
 traces compare without renaming addresses. A board "reboots" when its process ends and
 a new one starts on the same board index and working directory.
 """
+import json
 import os
 import subprocess
 import sys
@@ -92,6 +93,15 @@ class Stack:
         b = Board(self, name, proc, trace)
         self.boots.append(b)
         return b
+
+    def board(self, i, **cfg):
+        """Boot board i running boards/board.py with these settings (see that file)."""
+        cfg.setdefault("name", "B%d" % i)
+        return self.start(i, cfg["name"], "board.py", json.dumps(cfg))
+
+    def central(self, i, target=0, **cfg):
+        """Board i as a central of board `target` (board.py's role "central")."""
+        return self.board(i, role="central", target=addr(target).hex(), **cfg)
 
     def stop_all(self):
         for b in self.boots:

@@ -1,10 +1,8 @@
 """First bond, reboot, re-encrypt with the stored keys: the demo as shipped
 (examples/sensor.py unchanged, aioble) and the same story at the raw level (CI)."""
-import json
 import os
 
 import mpharness
-import stacks
 import traces
 
 SENSOR = os.path.join(mpharness.ROOT, "examples", "sensor.py")
@@ -25,16 +23,25 @@ def test_demo_sensor_unchanged(stack, aioble_app):
 
 
 def test_raw_bond_reboot_reencrypt(stack):
-    central = dict(name="C", role="central", target=stacks.addr(0).hex(), sessions=[{}, {}])
-    periph = dict(name="P", secure=True)
-    c = stack.start(1, "C", "board.py", json.dumps(central))
-    p1 = stack.start(0, "P", "board.py", json.dumps(periph)).wait()
-    p2 = stack.start(0, "P", "board.py", json.dumps(periph)).wait()
+    c = stack.central(1, name="C", sessions=[{}, {}])
+    p1 = stack.board(0, name="P", secure=True).wait()
+    p2 = stack.board(0, name="P", secure=True).wait()
     out = c.wait()
     assert "P: boot peers=[]" in p1 and "P: secure ok peer_id=0" in p1, p1
     assert "event CONN_SEC_SUCCEEDED peer_id=0" in p1, p1
-    assert "P: boot peers=[0]" in p2 and "P: connected peer_id=0" in p2, p2
+    assert "P: boot peers=[0]" in p2 and "P: connected peer_id=0 " in p2, p2
     assert "event BONDED_PEER_CONNECTED peer_id=0" in p2 and "P: secure ok peer_id=0" in p2, p2
     assert out.count("C: link encrypted=1 authenticated=0 bonded=1 key_size=16") == 2, out
     assert "C: end peers=[0]" in out, out
     traces.check(stack, "raw_bond_reboot_reencrypt")
+
+
+def test_app_data_survives_reboot(stack):
+    c = stack.central(1, name="C", sessions=[{}, {}])
+    p1 = stack.board(0, name="P", secure=True, set_app_data="owner=ann").wait()
+    p2 = stack.board(0, name="P", secure=True).wait()
+    out = c.wait()
+    assert "P: set app_data 0" in p1, p1
+    assert "P: app_data 0 b'owner=ann'" in p2, p2
+    assert "P: secure ok peer_id=0" in p2 and "C: end peers=[0]" in out, p2 + out
+    traces.check(stack, "app_data_survives_reboot")

@@ -2,6 +2,13 @@
 # runs unchanged on the simulator and on real NimBLE, and needs no aioble, so CI runs
 # it). The host passes the board's settings as JSON in argv[1]; the board prints what
 # happened as "NAME: ..." lines, which the host test asserts on.
+#
+# Settings: name; role ("central" | "peripheral"); sec (kwargs of pm.sec_params, or
+# None to refuse pairing); max_peers; when_full ("reject"); at_boot (list of "delete_all",
+# "accept_bonded"); passkey / numcmp / allow_repair (answers to those events);
+# peripheral: links (connections to take, at once), secure, secure_timeout_ms,
+# set_app_data; central: target (hex address), sessions (list of {forget, secure, read,
+# wait_ms}).
 import asyncio
 import json
 import sys
@@ -26,6 +33,7 @@ CHR = bluetooth.UUID("7e5a0002-0000-4000-8000-00805f9b34fb")
 
 cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 NAME = cfg.get("name", "board")
+TARGET = bytes.fromhex(cfg.get("target", "00" * 6))
 
 
 def say(fmt, *args):
@@ -33,12 +41,14 @@ def say(fmt, *args):
 
 
 class State:
-    # plain flags set by the IRQ handler and polled by the tasks: on real NimBLE IRQs run
-    # as scheduled callbacks, from which an asyncio.Event would not wake a sleeping loop
-    conn = None         # handle of the current link
-    opened = closed = scan_done = read_done = False
+    # plain values set by the IRQ handler and polled by the tasks: on the unix NimBLE
+    # build IRQs run as scheduled callbacks, and a loop that sleeps in one long poll()
+    # runs none of them (nor NimBLE's host), so nothing here waits without polling
+    open = {}           # handle -> True while connected
+    connects = 0        # connections seen
+    encrypted = {}      # handle -> last ENCRYPTION_UPDATE said encrypted
     seen = None         # (addr_type, addr) of the scan target when found
-    encrypted = False   # the last ENCRYPTION_UPDATE said so
+    scan_done = read_done = False
     read = None
 
 
@@ -54,15 +64,15 @@ async def until(cond, ms, what):
 
 
 def app_irq(event, data):
-    # runs after the PM (which answers the secret store itself)
+    # called for what the PM does not answer (it answers the secret store itself)
     if event in (_IRQ_CENTRAL_CONNECT, _IRQ_PERIPHERAL_CONNECT):
-        st.conn = data[0]
-        st.opened = True
+        st.open[data[0]] = True
+        st.connects += 1
     elif event in (_IRQ_CENTRAL_DISCONNECT, _IRQ_PERIPHERAL_DISCONNECT):
-        if data[0] == st.conn or st.conn is None:
-            st.conn = None
-            st.encrypted = False
-            st.closed = st.opened = True  # a connect that failed also ends the wait
+        st.open.pop(data[0], None)
+        st.encrypted.pop(data[0], None)
+        if event == _IRQ_PERIPHERAL_DISCONNECT and data[0] == 0xFFFF:
+            st.connects += 1  # a connect that failed
     elif event == _IRQ_SCAN_RESULT:
         if st.seen is None and bytes(data[1]) == TARGET:
             st.seen = (data[0], bytes(data[1]))
@@ -74,16 +84,18 @@ def app_irq(event, data):
     elif event == _IRQ_GATTC_READ_DONE:
         st.read_done = True
     elif event == _IRQ_ENCRYPTION_UPDATE:
-        st.encrypted = bool(data[1])
+        st.encrypted[data[0]] = bool(data[1])
         say("link encrypted=%d authenticated=%d bonded=%d key_size=%d", *data[1:])
 
 
 ble = bluetooth.BLE()
-TARGET = bytes.fromhex(cfg.get("target", "00" * 6))
 pm = aioble_pm.PeerManager(max_peers=cfg.get("max_peers", 8),
                            when_full=aioble_pm.REJECT if cfg.get("when_full") == "reject" else aioble_pm.EVICT_LRU)
 params = cfg.get("sec", {"bond": True})
-pm.sec_params(None) if params is None else pm.sec_params(**params)
+if params is None:
+    pm.sec_params(None)
+else:
+    pm.sec_params(**params)
 
 
 def on_event(ev):
@@ -105,24 +117,17 @@ pm.register(on_event)
 pm.attach(irqtrace.TracedBLE(ble), app_irq)
 ble.active(True)
 ble.gatts_register_services(((SVC, ((CHR, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),)),))
+for action in cfg.get("at_boot", ()):
+    if action == "delete_all":
+        pm.delete_all()
+    elif action == "accept_bonded":
+        pm.accept(pm.whitelist())
+    say("at boot: %s", action)
 
 
 def adv_payload(name):
     n = name.encode()
     return bytes((2, 0x01, 0x06, len(n) + 1, 0x09)) + n
-
-
-async def serve():
-    """Peripheral: advertise, take one connection, secure it if asked, wait for the end."""
-    st.closed = st.opened = False
-    ble.gap_advertise(20000, adv_payload(cfg.get("adv_name", "board")))
-    await until(lambda: st.opened, cfg.get("adv_timeout_ms", 20000), "a connection")
-    conn = st.conn
-    say("connected peer_id=%s", pm.peer_id(conn))
-    if cfg.get("secure"):
-        await secure(conn)
-    await until(lambda: st.closed, 20000, "the disconnection")
-    say("disconnected")
 
 
 async def secure(conn):
@@ -135,42 +140,74 @@ async def secure(conn):
     say("secure took %d ms", time.ticks_diff(time.ticks_ms(), t0))
 
 
+async def link(conn, serving):
+    say("connected peer_id=%s (links open: %d)", pm.peer_id(conn), len(st.open))
+    if cfg.get("secure") and conn in st.open:
+        await secure(conn)
+    await until(lambda: conn not in st.open, 30000, "the disconnection")
+    serving.discard(conn)  # the controller may give the next link the same handle
+    say("disconnected")
+
+
+async def serve():
+    """Peripheral: take `links` connections (advertising again after each, so they
+    can be open at once), secure each if asked, return when all have ended."""
+    tasks, serving = [], set()
+    for _ in range(cfg.get("links", 1)):
+        seen = st.connects
+        ble.gap_advertise(20000, adv_payload(cfg.get("adv_name", "board")))
+        await until(lambda: st.connects > seen, cfg.get("adv_timeout_ms", 30000), "a connection")
+        new = [c for c in st.open if c not in serving]
+        for conn in new:
+            serving.add(conn)
+            tasks.append(asyncio.create_task(link(conn, serving)))
+        if not new:
+            say("a connection that ended at once")
+    ble.gap_advertise(None)
+    for t in tasks:
+        await t
+
+
 async def visit(session):
     """Central: find the target's advertising, connect, secure or wait, disconnect."""
     if session.get("forget"):
         pm.delete_all()
         say("forgot all bonds")
-    st.seen = None
-    st.scan_done = False
-    ble.gap_scan(20000, 30000, 30000, True)
-    await until(lambda: st.scan_done, 21000, "the end of the scan")
-    if st.seen is None:
-        say("target not found")
-        return
-    st.closed = st.opened = False
-    ble.gap_connect(st.seen[0], st.seen[1])
-    await until(lambda: st.opened, 5000, "the connection")
-    conn = st.conn
-    if conn is None:
+    for attempt in range(3):  # btvirt fails a connect at once if the peer stopped advertising
+        st.seen = None
+        st.scan_done = False
+        ble.gap_scan(30000, 30000, 30000, True)
+        await until(lambda: st.scan_done, 31000, "the end of the scan")
+        if st.seen is None:
+            say("target not found")
+            return
+        seen = st.connects
+        ble.gap_connect(st.seen[0], st.seen[1])
+        await until(lambda: st.connects > seen, 5000, "the connection")
+        if st.open:
+            break
         say("connect failed")
+    else:
         return
+    conn = list(st.open)[0]
     say("connected peer_id=%s", pm.peer_id(conn))
     if session.get("secure"):
         await secure(conn)
     else:  # the peripheral asks for security; NimBLE pairs or re-encrypts by itself
         try:
-            await until(lambda: st.encrypted or st.conn is None, session.get("wait_ms", 25000), "encryption")
+            await until(lambda: st.encrypted.get(conn) or conn not in st.open, session.get("wait_ms", 25000),
+                        "encryption")
         except OSError as e:
             say("%s", e)
-    if st.conn is not None and session.get("read"):
+    if conn in st.open and session.get("read"):
         st.read_done = False
         ble.gattc_read(conn, session["read"])
         await until(lambda: st.read_done, 3000, "the read")
         say("read %s", st.read)
-    await asyncio.sleep_ms(200)
-    if st.conn is not None:
+    await asyncio.sleep_ms(session.get("hold_ms", 200))
+    if conn in st.open:
         ble.gap_disconnect(conn)
-        await until(lambda: st.closed, 5000, "the disconnection")
+        await until(lambda: conn not in st.open, 5000, "the disconnection")
     say("disconnected")
 
 
@@ -182,11 +219,11 @@ async def main():
         for s in cfg.get("sessions", [{}]):
             await visit(s)
     else:
-        for _ in range(cfg.get("sessions", 1)):
-            await serve()
-            if "set_app_data" in cfg:
-                for p in pm.peer_ids():
-                    pm.set_app_data(p, cfg["set_app_data"].encode())
+        await serve()
+        if "set_app_data" in cfg:
+            for p in pm.peer_ids():
+                pm.set_app_data(p, cfg["set_app_data"].encode())
+                say("set app_data %d", p)
     say("end peers=%s", pm.peer_ids())
 
 
