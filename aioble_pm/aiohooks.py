@@ -41,7 +41,7 @@ def conn_handle(conn):
     return conn._conn_handle
 
 
-def match_pending_connect(pm, peer_id, addr_type, addr):
+def match_pending_connect(idm, peer_id, addr_type, addr):
     """Called (before aioble sees it) for a connect IRQ of a bonded peer. When the app
     connected to the peer's RPA, the stack reports its identity address instead and
     aioble would never match it; point an alias of that identity at the same pending
@@ -55,7 +55,7 @@ def match_pending_connect(pm, peer_id, addr_type, addr):
         if d.addr_type == addr_type and d.addr == addr:
             return  # aioble matches it itself
     for d in list(pending):
-        if d._connection is not None and d.addr_type == 1 and pm.resolve(1, d.addr) == peer_id:
+        if d._connection is not None and d.addr_type == 1 and idm.resolve(1, d.addr) == peer_id:
             alias = Device(addr_type, bytes(addr))
             alias._connection = d._connection
             alias._pm_alias = True

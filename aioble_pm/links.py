@@ -1,6 +1,7 @@
 """Connection state: one Link per connection (its address, peer ID, encryption state and
 the security procedure running on it), looked up by handle, by NimBLE key or by peer."""
 from . import nimble
+from .events import BONDED_PEER_CONNECTED, CONN_REFUSED
 
 
 class Proc:
@@ -57,10 +58,42 @@ class Link:
 
 
 class Links:
-    """The PM's connections, by handle."""
+    """The PM's connections, by handle, kept by the connect/disconnect IRQs."""
 
-    def __init__(self):
+    def __init__(self, idm, emit):
         self.by_handle = {}
+        self._idm = idm
+        self._emit = emit
+        self.sm = None  # the security manager (fails what ran on a lost link)
+        self.ble = None
+        self.aioble = False
+
+    def up(self, central, handle, addr_type, addr):
+        """A connect IRQ (central: a central connected to us). A central that the accept
+        list refuses is disconnected at once and never gets a link."""
+        addr = bytes(addr)
+        addr_type &= 1  # 2/3: an identity the controller resolved (HCI address types)
+        pid = self._idm.resolve(addr_type, addr)
+        if central and not self._idm.accepts(addr_type, addr):
+            self.ble.gap_disconnect(handle)
+            self._emit(CONN_REFUSED, conn=handle, peer_id=pid, addr=(addr_type, addr))
+            return
+        self.add(Link(handle, addr_type, addr, pid, central))
+        if pid is not None:
+            if not central and self.aioble:
+                from . import aiohooks
+
+                aiohooks.match_pending_connect(self._idm, pid, addr_type, addr)
+            self._emit(BONDED_PEER_CONNECTED, conn=handle, peer_id=pid)
+
+    def down(self, handle):
+        link = self.pop(handle)
+        if self.aioble:
+            from . import aiohooks
+
+            aiohooks.forget_aliases()
+        if link is not None:
+            self.sm.link_lost(link)
 
     def get(self, handle):
         return self.by_handle.get(handle)

@@ -10,11 +10,10 @@ from micropython import const
 from . import peers, security
 from .events import *  # noqa: F401,F403 (the event constants are PeerManager's API too)
 from .events import Emitter, Event
-from .links import Link, Links
+from .links import Links
 from .idman import IDManager
 from .secman import SecurityManager
 from .store import NimbleStore
-from .security import SecurityError
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -50,14 +49,11 @@ class PeerManager:
         db = self._db = peers.PeerDB(store, max_peers, app_data_max)
         db.mark_schema()
         self.dropped = db.dropped  # peer IDs removed at start-up (damaged, half-stored, >= max_peers)
-        for pid in db.ids():
-            if not db.complete(pid):  # a power cut between the two secrets of a first bonding
-                db.delete(pid)
-                self.dropped.append(pid)
         self._emit = Emitter()
-        self._links = Links()
         self._idm = IDManager(db)
-        self._sm = SecurityManager(db, self._links, self._idm, self._emit, when_full)
+        self._links = Links(self._idm, self._emit)
+        self._sm = self._links.sm = SecurityManager(db, self._links, self._idm, self._emit, when_full)
+        self._sm.drop_half_bonds(self.dropped)
         self._store = NimbleStore(db, self._idm, self._sm, self._emit)
         self._ble = None
         self._aioble = False
@@ -77,15 +73,8 @@ class PeerManager:
         re-encrypt). Returns the SecParams in force."""
         params = None if args == (None,) and not kwargs else security.SecParams(*args, **kwargs)
         self._sm.params = params
-        self._apply_params()
+        self._sm.apply_params()
         return params
-
-    def _apply_params(self):
-        if self._ble is not None and self._sm.params is not None:
-            try:
-                self._ble.config(**self._sm.params.to_config())
-            except (OSError, ValueError, TypeError):
-                pass  # a binding without pairing knobs (e.g. BTstack builds): enforced after the fact
 
     def register(self, handler):
         """Call handler(event) for every event, in registration order."""
@@ -102,13 +91,9 @@ class PeerManager:
             self._sm.drop_link(event.conn)
 
     def attach(self, ble=None, irq=None):
-        """Take over the secret store. Call before `ble.active(True)`.
-
-        With aioble (ble=None): the PM's IRQ handler goes first in aioble's dispatch,
-        so aioble's JSON store is never read or written. Raw: `attach(ble, irq)`
-        installs `ble.irq`, calling the app's `irq(event, data)` for whatever the PM
-        does not answer. An existing `ble_secrets.json` is imported once and renamed.
-        """
+        """Take over the secret store, before `ble.active(True)`: first in aioble's IRQ
+        dispatch (ble=None), or raw `attach(ble, irq)` installing `ble.irq` and passing
+        what the PM does not answer to `irq(event, data)`. Imports ble_secrets.json once."""
         if ble is None:
             from . import aiohooks
 
@@ -124,9 +109,10 @@ class PeerManager:
                 return result
 
             ble.irq(dispatch)
-        self._ble = self._sm.ble = ble
+        self._ble = self._sm.ble = self._links.ble = ble
+        self._links.aioble = self._aioble
         self.migrate()
-        self._apply_params()
+        self._sm.apply_params()
         return ble
 
     def migrate(self, path=_JSON):
@@ -151,9 +137,9 @@ class PeerManager:
             if event == _IRQ_SET_SECRET:
                 return self._store.set(*data)
             if event == _IRQ_CENTRAL_CONNECT or event == _IRQ_PERIPHERAL_CONNECT:
-                self._on_connect(event, *data)
+                self._links.up(event == _IRQ_CENTRAL_CONNECT, *data)
             elif event == _IRQ_CENTRAL_DISCONNECT or event == _IRQ_PERIPHERAL_DISCONNECT:
-                self._on_disconnect(data[0])
+                self._links.down(data[0])
             elif event == _IRQ_ENCRYPTION_UPDATE:
                 self._sm.encryption_update(*data)
             elif event == _IRQ_PASSKEY_ACTION:
@@ -161,39 +147,8 @@ class PeerManager:
         except Exception as e:
             self._emit(ERROR_UNEXPECTED, error=e)
             if event == _IRQ_SET_SECRET:
-                try:  # a bond we could not store must not stay up half-trusted
-                    sm = self._sm
-                    sm.refuse(sm.storing_link(bytes(data[1]), data[0], data[2]), SecurityError(
-                        SecurityError.REJECTED, "the bond could not be stored: %r" % e))
-                except Exception:
-                    pass  # (the flash itself is failing; nothing more to do)
-                return False
+                return self._store.set_failed(data, e)
         return None
-
-    def _on_connect(self, event, handle, addr_type, addr):
-        addr = bytes(addr)
-        addr_type &= 1  # 2/3: an identity the controller resolved (HCI address types)
-        pid = self._idm.resolve(addr_type, addr)
-        if event == _IRQ_CENTRAL_CONNECT and not self._idm.accepts(addr_type, addr):
-            self._ble.gap_disconnect(handle)
-            self._emit(CONN_REFUSED, conn=handle, peer_id=pid, addr=(addr_type, addr))
-            return
-        self._links.add(Link(handle, addr_type, addr, pid, event == _IRQ_CENTRAL_CONNECT))
-        if pid is not None:
-            if event == _IRQ_PERIPHERAL_CONNECT and self._aioble:
-                from . import aiohooks
-
-                aiohooks.match_pending_connect(self, pid, addr_type, addr)
-            self._emit(BONDED_PEER_CONNECTED, conn=handle, peer_id=pid)
-
-    def _on_disconnect(self, handle):
-        link = self._links.pop(handle)
-        if self._aioble:
-            from . import aiohooks
-
-            aiohooks.forget_aliases()
-        if link is not None:
-            self._sm.link_lost(link)
 
     # --- connections -----------------------------------------------------------------
 
@@ -214,37 +169,22 @@ class PeerManager:
         return link
 
     async def secure(self, conn, timeout_ms=20000):
-        """Encrypt the link with stored keys if the peer is bonded, else pair (and bond,
-        per sec_params). Returns the peer ID (None for a pairing without bond); raises
-        SecurityError with the reason on failure. As peripheral, the central gets a
-        moment to start encryption itself before the Security Request (README)."""
-        if type(timeout_ms) is not int:
-            raise TypeError("timeout_ms must be an int, not %s" % type(timeout_ms).__name__)
-        if timeout_ms <= 0:
-            raise ValueError("timeout_ms must be > 0, got %d" % timeout_ms)
-        link = self._link(conn)
-        self._apply_params()
+        """Re-encrypt with stored keys, or pair (and bond, per sec_params); returns the
+        peer ID (None: paired without bond), raises SecurityError(.reason). See README."""
         from .secproc import secure
 
-        return await secure(self._sm, link, timeout_ms)
+        return await secure(self._sm, lambda: self._link(conn), timeout_ms)
 
     def passkey_reply(self, conn, passkey):
         """Answer PASSKEY_REQUEST with the 6-digit passkey the peer displays."""
-        if type(passkey) is not int:
-            raise TypeError("passkey must be an int, not %s" % type(passkey).__name__)
-        if not 0 <= passkey <= 999999:
-            raise ValueError("passkey must be 0..999999, got %d" % passkey)
-        self._sm.passkey_reply(self._link(conn).handle, passkey)
+        self._sm.passkey_reply(lambda: self._link(conn), passkey)
 
     def numcmp_reply(self, conn, accept):
         """Answer NUMERIC_COMPARISON: True if both devices show the same number."""
-        if accept is not True and accept is not False:
-            raise TypeError("accept must be a bool, not %s" % type(accept).__name__)
-        self._sm.numcmp_reply(self._link(conn).handle, accept)
+        self._sm.numcmp_reply(lambda: self._link(conn), accept)
 
     def peer_id(self, conn):
-        """Peer ID of a connection (aioble DeviceConnection or handle), or None (also
-        once the connection is gone)."""
+        """Peer ID of a connection (aioble DeviceConnection or handle), or None."""
         handle = self._handle(conn)
         link = None if handle is None else self._links.get(handle)
         return None if link is None else link.peer_id
@@ -257,8 +197,7 @@ class PeerManager:
     # --- the peer database -----------------------------------------------------------
 
     def peer_ids(self, skip=0):
-        """Stored peer IDs, ascending. skip: SKIP_NO_ID_ADDR keeps peers whose identity is
-        public or random static; SKIP_NO_IRK keeps peers that gave an IRK."""
+        """Stored peer IDs, ascending, without those `skip` (SKIP_NO_ID_ADDR/_IRK) names."""
         return self._idm.peer_ids(skip)
 
     def peer(self, peer_id):
@@ -301,15 +240,11 @@ class PeerManager:
     # --- identities, whitelists, aioble helpers --------------------------------------
 
     def resolve(self, addr_type, addr):
-        """Bonded peer ID for any address: its identity address, or an RPA made with its
-        IRK; else None. addr_type 2/3 (HCI: an identity the controller resolved) count as 0/1."""
+        """Bonded peer ID for any address (identity or RPA; HCI types 2/3 too), or None."""
         return self._idm.resolve(addr_type, addr)
 
     def whitelist(self, peer_ids=None, limit=None, skip=0, device_privacy=False):
-        """A Whitelist of these bonded peers (None: all of them, now and later).
-        limit: refuse more peers than a controller's list holds (ValueError); skip as in
-        peer_ids(); device_privacy: True, or a list of peer IDs, to accept those peers'
-        identity addresses over the air."""
+        """A Whitelist of these bonded peers (None: all of them, now and later); see README."""
         return self._idm.whitelist(peer_ids, limit, skip, device_privacy)
 
     def accept(self, wl):
@@ -318,9 +253,8 @@ class PeerManager:
         return self._idm.accept(wl)
 
     def scan(self, wl, duration_ms=5000, interval_us=30000, window_us=30000, active=False, dedup=True):
-        """aioble: `async with pm.scan(wl) as s: async for result, peer_id in s: ...` --
-        scan results of whitelisted peers only (RPAs resolved), each address once when
-        dedup is on; leaving the `async with` stops the scan."""
+        """aioble: `async with pm.scan(wl) as s: async for result, peer_id in s` -- the
+        whitelisted peers' results (RPAs resolved); leaving the `async with` stops it."""
         from .whitelist import Whitelist
 
         if not isinstance(wl, Whitelist):
@@ -330,18 +264,15 @@ class PeerManager:
         return aiohooks.Scan(wl, duration_ms, interval_us, window_us, active, dedup)
 
     async def connect(self, peer_id, timeout_ms=10000, secure=True):
-        """aioble: find the bonded peer whatever RPA it advertises with now, connect and
-        (by default) secure the link. Returns the DeviceConnection; raises
-        asyncio.TimeoutError if the peer is not seen in time, SecurityError if securing fails."""
+        """aioble: find the bonded peer behind any RPA, connect and (by default) secure;
+        asyncio.TimeoutError if it is not seen in time."""
         from . import aiohooks
 
         return await aiohooks.connect(self, peer_id, timeout_ms, secure)
 
     async def advertise(self, interval_us, wl=None, **kwargs):
-        """aioble: advertise until a central on `wl` connects; others are refused
-        (CONN_REFUSED) and advertising goes on. wl=None: every bonded peer -- and, while
-        there is no bond yet, any central (so that the first bond can happen). Takes
-        aioble.advertise's keyword arguments; returns the DeviceConnection."""
+        """aioble: advertise until a central on `wl` connects, refusing others. wl=None:
+        every bonded peer, or any central while there is no bond (so the first can happen)."""
         from . import aiohooks
 
         if wl is None:

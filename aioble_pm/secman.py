@@ -43,6 +43,21 @@ class SecurityManager:
         self._last_enc = None  # the link of the latest ENCRYPTION_UPDATE (upstream NimBLE stores its keys next)
         self._orphans = set()  # new bonds stored before their link was known (esp order, RPA peers)
 
+    def apply_params(self):
+        if self.ble is not None and self.params is not None:
+            try:
+                self.ble.config(**self.params.to_config())
+            except (OSError, ValueError, TypeError):
+                pass  # a binding without pairing knobs (e.g. BTstack builds): enforced after the fact
+
+    def drop_half_bonds(self, dropped):
+        """At start-up: remove bonds with one secret (a power cut between the two key
+        writes of a first bonding would block that peer for good)."""
+        for pid in self._db.ids():
+            if not self._db.complete(pid):
+                self._db.delete(pid)
+                dropped.append(pid)
+
     # --- procedure state -------------------------------------------------------------
 
     def start(self, link, procedure=None):
@@ -363,26 +378,30 @@ class SecurityManager:
             self._emit(PASSKEY_REQUEST if action == _ACTION_INPUT else NUMERIC_COMPARISON,
                        conn=handle, peer_id=pid, passkey=passkey if action == _ACTION_NUMCMP else None)
 
-    def passkey_reply(self, handle, passkey):
-        link = self._pending_action(handle, _ACTION_INPUT)
+    def passkey_reply(self, find_link, passkey):
+        """The app's passkey for PASSKEY_REQUEST (arguments checked before the link)."""
+        if type(passkey) is not int:
+            raise TypeError("passkey must be an int, not %s" % type(passkey).__name__)
+        if not 0 <= passkey <= 999999:
+            raise ValueError("passkey must be 0..999999, got %d" % passkey)
+        link = self._pending_action(find_link(), _ACTION_INPUT)
         link.passkey = "passkey"  # a failure from now on means this passkey was wrong
         link.passkey_at = None
-        self.ble.gap_passkey(handle, _ACTION_INPUT, passkey)
+        self.ble.gap_passkey(link.handle, _ACTION_INPUT, passkey)
 
-    def numcmp_reply(self, handle, accept):
-        link = self._pending_action(handle, _ACTION_NUMCMP)
+    def numcmp_reply(self, find_link, accept):
+        if accept is not True and accept is not False:
+            raise TypeError("accept must be a bool, not %s" % type(accept).__name__)
+        link = self._pending_action(find_link(), _ACTION_NUMCMP)
         link.passkey = "numcmp"
         link.passkey_at = None
         try:
-            self.ble.gap_passkey(handle, _ACTION_NUMCMP, 1 if accept else 0)
+            self.ble.gap_passkey(link.handle, _ACTION_NUMCMP, 1 if accept else 0)
         except OSError:
             if accept:
                 raise  # a rejection is passed back by NimBLE as an error (BLE_HS_SM_US_ERR)
 
-    def _pending_action(self, handle, action):
-        link = self._links.get(handle)
-        if link is None:
-            raise ValueError("conn is not connected")
+    def _pending_action(self, link, action):
         if link.passkey != action:
             raise ValueError("no %s pending on this connection" % ("passkey request", "numeric comparison")[action == _ACTION_NUMCMP])
         return link

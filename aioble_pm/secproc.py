@@ -28,9 +28,16 @@ _SECREQ_FIRST_MS = const(500)
 _SECREQ_MAX_MS = const(4000)
 
 
-async def secure(sm, link, timeout_ms):
-    """Secure `link` (see PeerManager.secure): join a running procedure, take the fast
-    path of an encrypted link that meets the parameters, else start one and wait."""
+async def secure(sm, find_link, timeout_ms):
+    """Secure the link find_link() gives (checked after timeout_ms; see
+    PeerManager.secure): join a running procedure, take the fast path of an encrypted
+    link that meets the parameters, else start one and wait."""
+    if type(timeout_ms) is not int:
+        raise TypeError("timeout_ms must be an int, not %s" % type(timeout_ms).__name__)
+    if timeout_ms <= 0:
+        raise ValueError("timeout_ms must be > 0, got %d" % timeout_ms)
+    link = find_link()
+    sm.apply_params()
     if link.refused is not None:
         raise link.refused
     if link.proc is not None and not link.proc.done:

@@ -11,6 +11,7 @@ answering for a bond we deleted or hide.
 from micropython import const
 
 from . import nimble
+from .security import SecurityError
 from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED, STORAGE_FULL
 
 _NONE = b""
@@ -126,6 +127,17 @@ class NimbleStore:
         if link is None:
             db.prune(pid)
         return True
+
+    def set_failed(self, data, err):
+        """_IRQ_SET_SECRET raised `err`: a bond we could not store must not stay up
+        half-trusted. Returns False ("not stored")."""
+        try:
+            sm = self._sm
+            sm.refuse(sm.storing_link(bytes(data[1]), data[0], data[2]), SecurityError(
+                SecurityError.REJECTED, "the bond could not be stored: %r" % err))
+        except Exception:
+            pass  # (the flash itself is failing; nothing more to do)
+        return False
 
     def import_secret(self, sec_type, key, value):
         """A secret from aioble's JSON store (migration): stored without the pairing
