@@ -254,6 +254,8 @@ class FileFlash(_Nor):
     that the next boot writes again), never a short image."""
 
     def __init__(self, path, size, sector_size=4096, write_block=4):
+        if type(path) is not str:
+            raise TypeError("path must be a str, not %s" % type(path).__name__)
         _geometry(size, sector_size, write_block)
         import os
 
@@ -331,6 +333,8 @@ class BlockDevFlash(_Nor):
     device block size; reads and programs may span blocks, as the interface allows."""
 
     def __init__(self, bdev, sector_size=4096, write_block=4):
+        if not hasattr(bdev, "ioctl") or not hasattr(bdev, "readblocks"):
+            raise TypeError("bdev must be a block device (esp32.Partition-like), not %s" % type(bdev).__name__)
         bs = bdev.ioctl(5, 0)
         count = bdev.ioctl(4, 0)
         if not bs or sector_size % bs:

@@ -308,6 +308,10 @@ def test_bad_input_names_the_argument():
 
     with raises(TypeError, "flash"):
         E.PeerManager(42)
+    with raises(TypeError, "bdev"):
+        flash.BlockDevFlash(None)
+    with raises(TypeError, "path"):
+        flash.FileFlash(None, 8 * 4096)
     with raises(TypeError, "max_peers"):
         E.PeerManager(flash.RamFlash(2 * 4096, 4096), max_peers="8")
     a = PM()
