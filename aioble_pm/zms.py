@@ -34,9 +34,10 @@ class ZMS(_Mount):
     interrupted. `sector_count` defaults to all of the flash; `lookup_cache` is the
     number of RAM cache slots (0 or a power of two, 4 bytes each).
 
-    Raises CorruptError (an OSError, errno EIO) when the flash holds a ZMS partition
-    this code cannot use (another format version or ATE format, every sector
-    closed, a damaged sector header). A flash without any ZMS header is formatted.
+    Mount repairs what power cuts and torn cells leave (docs/ZMS.md, Recovery) and
+    raises CorruptError (an OSError, errno EIO) "no usable sector: ..." only when no
+    sector can be used (every sector closed, or only another ZMS version or ATE
+    format); it then writes nothing. A flash without any ZMS header is formatted.
     If a flash operation fails midway (OSError), the next call mounts again first.
     RAM: buffers of about 0.35 KB plus 4 bytes per lookup_cache slot, whatever the
     number of records (the whole object: 1.6 KB on the 64-bit unix port with the

@@ -36,26 +36,27 @@ class _Mount(_Log):
         if closes is None:
             closes = {}
         closed = 0
+        flags = 0
+        sec = self._sec
         self._foreign = None
         for s in range(n):
             self._load_header(s)
-            if s in closes:  # found closed, or garbage, by an earlier pass (below)
+            if closes and s in closes:  # found closed, or garbage, by an earlier pass (below)
                 off = closes[s]
-                self._sec[4 * s + 1] |= _F_CLOSED
-                self._sec[4 * s + 2] = off & 0xFF
-                self._sec[4 * s + 3] = off >> 8
-            if self._closed(s):
+                sec[4 * s + 1] |= _F_CLOSED
+                sec[4 * s + 2] = off & 0xFF
+                sec[4 * s + 3] = off >> 8
+            f = sec[4 * s + 1]
+            flags |= f
+            if f & _F_CLOSED:
                 closed += 1
-        flags = 0
-        for s in range(n):
-            flags |= self._sec[4 * s + 1]
         if self._foreign and not flags & (_F_EMPTY | _F_CLOSED):
             raise _corrupt("no usable sector: " + self._foreign)
         if closed == n:
             raise _corrupt("no usable sector: all %d sectors are closed, none open to write" % n)
         op = -1
         for s in range(n):
-            if self._closed(s) and not self._closed((s + 1) % n):
+            if sec[4 * s + 1] & _F_CLOSED and not sec[4 * ((s + 1) % n) + 1] & _F_CLOSED:
                 op = (s + 1) % n
                 break
         if op < 0:  # nothing closed yet: a young partition
