@@ -72,7 +72,7 @@ class Links:
         """A connect IRQ (central: a central connected to us). A central that the accept
         list refuses is disconnected at once and never gets a link."""
         addr = bytes(addr)
-        addr_type &= 1  # 2/3: an identity the controller resolved (HCI address types)
+        addr_type = nimble.api_addr_type(addr_type)  # 2/3: an identity the controller resolved
         pid = self._idm.resolve(addr_type, addr)
         if central and not self._idm.accepts(addr_type, addr):
             self.ble.gap_disconnect(handle)

@@ -156,8 +156,9 @@ class Whitelist:
                 if s == -1 or _random_kind(addr) != 1:  # only random static identities
                     return None
             elif addr_type != 0 or _len(addr) != 6 or _type(addr) is _str:
-                if addr_type == 2 or addr_type == 3:  # (off the hot path: nimble.api_addr_type)
-                    return self.match(api_addr_type(addr_type), addr, True)
+                t = api_addr_type(addr_type)  # HCI 2/3: already resolved (off the hot path)
+                if t != addr_type:
+                    return self.match(t, addr, True)
                 check_addr(addr_type, addr)  # raises
             i = _find(self._table, self._n, addr_type, addr, 1 if resolved else 0)
         except TypeError:
