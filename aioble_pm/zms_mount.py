@@ -1,6 +1,6 @@
 """ZMS mount and recovery after a power cut or flash damage (see docs/ZMS.md)."""
 from micropython import const
-from .zms_fmt import _corrupt, _crc8, _last_dirty, _u32
+from .zms_fmt import _corrupt, _crc8, _data_crc, _last_dirty, _u32
 from .zms_scan import _scan
 from .zms_log import _Log
 
@@ -196,6 +196,12 @@ class _Mount(_Log):
                 last = x
                 j -= 1
             hi = min(hi, lo - A)
+        if last >= 0 and not self._newest_ok(base + last):
+            # The newest ATE is the only one a cut can have torn: a torn ATE that passed
+            # its crc8 (1 in 256) points at data that fails its CRC-32. Zero it (the
+            # write it was for never completed) and look again.
+            self._f.program(base + last, bytes(A))
+            return self._recover()
         if free >= 0 and free < dend:
             free = -1
         full = free < 0
@@ -219,6 +225,18 @@ class _Mount(_Log):
         self._checked = full  # free area not yet checked for a torn value (_check_free)
         self._ate_wra = base + a
         self._data_wra = base + (a + A if full else dend)
+
+    def _newest_ok(self, addr):
+        """False if the valid ATE at addr is for a value > 8 bytes whose data fails its
+        CRC-32; True otherwise (headers, small values and deletes cannot be checked)."""
+        g = self._g
+        self._f.read(addr, g)
+        n = g[2] | g[3] << 8
+        if g[4] & g[5] & g[6] & g[7] == 0xFF or n <= _INLINE:
+            return True
+        data = bytearray(n)
+        self._f.read(addr - addr % self._S + _u32(g, 8), data)
+        return _data_crc(data) == _u32(g, 12)
 
     def _check_free(self):
         """Before the first write after a mount: the bytes between data_wra and

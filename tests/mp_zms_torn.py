@@ -144,3 +144,26 @@ def test_first_format_of_a_blank_partition_survives_torn_cuts():
                 eq(f.conflicts, 0)
                 tried += 1
     print("first-format cuts: %d" % tried)
+
+
+def test_torn_single_program_ate_that_passes_crc8_is_zeroed():
+    # Found by the soak: on 16-byte write blocks an ATE is one program; a torn one whose
+    # crc8 still matched pointed at the wrong data, and the id read as "data CRC
+    # mismatch" instead of its previous value. Forge that ATE (offset moved, crc8 fixed).
+    import zms_ref
+
+    f = RamFlash(2048, sector_size=512, write_block=16)
+    z = ZMS(f)
+    z.write(3, b"the old value, acknowledged")
+    z.write(3, b"the new value, being written")
+    addr = 512 - 3 * 16 - 2 * 16  # below the gc_done and the old value's ATE
+    a = bytearray(f.image()[addr : addr + 16])
+    eq(a[4], 3, "the newest ATE")
+    a[8] = 0  # offset now points at the old value's data
+    a[0] = zms_ref._crc8_ref(a, 1, 16)
+    f.poke(addr, a)
+    z = ZMS(f)
+    eq(z.read(3), b"the old value, acknowledged")
+    eq(f.image()[addr : addr + 16], bytes(16), "the torn ATE is zeroed")
+    z.write(3, b"written again")
+    eq(ZMS(f).read(3), b"written again")
