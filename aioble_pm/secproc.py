@@ -142,6 +142,8 @@ async def _await_outcome(sm, link, proc, start, timeout_ms):
                 sm.ra.failed(link.key)
                 sm.refuse(link, SecurityError(
                     SecurityError.PASSKEY, "no answer to the passkey request in %d ms" % sm.passkey_timeout_ms))
+            elif link.damaged:  # NimBLE refused the peer's encryption without an IRQ
+                sm.fail(link, SecurityError(SecurityError.DAMAGED, "the stored keys could not be read"))
             else:
                 sm.fail(link, SecurityError(SecurityError.TIMEOUT, "no answer in %d ms" % timeout_ms))
             return

@@ -88,6 +88,23 @@ async def test_unreadable_bond_is_reported_damaged_not_reencrypted():
 
 
 @timeout(60)
+async def test_unreadable_bond_as_peripheral_is_reported_damaged():
+    # the central encrypts with its keys; our LTK is unreadable, so NimBLE answers the
+    # LTK request negatively and raises nothing on our side: secure() says why at its end
+    a, c = await _bonded_as_peripheral()
+    key = nimble.addr_key(*c.identity())
+    img = a.flash.image()
+    off = img.find(key + key)
+    while off >= 0:
+        a.flash.poke(off + 40, bytes([img[off + 40] ^ 0xFF]))
+        off = img.find(key + key, off + 1)
+    h = await accept(a, c)
+    with raises(SecurityError) as e:
+        await a.pm.secure(h, timeout_ms=1500)
+    eq(e.value.reason, SecurityError.DAMAGED)
+
+
+@timeout(60)
 async def test_half_stored_bond_is_removed_at_start_up():
     a = PM()
     key = bytes([0, 1, 2, 3, 4, 5, 6])
