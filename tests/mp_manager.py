@@ -319,7 +319,7 @@ async def test_unrecognised_repairing_goes_through_the_policy():
     for allow in (False, True):
         a, c = await _bonded_as_peripheral(allow)
         c.ble.config(addr_mode=2)
-        a.ble._rl = []  # the controller's resolving list without the peer (no blesim call for this yet)
+        blesim.resolving_list_size(a.ble, 0)  # a controller with no room for the peer's IRK
         c.forget_bonds()
         h = await accept(a, c)
         eq(privacy.kind(*a.connects()[-1][1:]), privacy.KIND_RPA)
@@ -591,7 +591,7 @@ async def test_power_cut_at_every_flash_operation_during_bonding():
         except Exception:
             pass
         blesim.reboot(a.ble)  # the board dies (or is done); the peer sees the link drop
-        await until(lambda: not second.ble._conns, what="the peer to see the link drop")
+        await until(lambda: len(second.events(2)) == len(second.events(1)), what="the peer to see the link drop")
 
     probe = flash.RamFlash.from_image(base, 4096)
     await second_bond(probe)
