@@ -493,3 +493,14 @@ def test_ra_memory_is_bounded():
     grew = gc.mem_alloc() - before
     eq(len(ra), 8)
     assert grew < 256, grew
+
+
+def test_central_needs_io():
+    from aioble_pm.security import central_needs_io
+
+    for io in range(5):
+        eq(central_needs_io(io, False, True), False, "no mitm: Just Works is acceptable")
+    for io in (0, 1, 2, 4):
+        eq(central_needs_io(io, True, True), True, "mitm: the central displays, types or compares")
+        eq(central_needs_io(io, True, False), True, "legacy too")
+    eq(central_needs_io(3, True, True), False, "NoInputNoOutput never gets an action")
