@@ -162,6 +162,10 @@ class SecurityManager:
 
     # --- the stack's store, as policy ------------------------------------------------
 
+    def hiding(self):
+        """Some bond is hidden from the stack now."""
+        return any(l.hidden is not None for l in self._links.all())
+
     def hidden(self, peer_id):
         return any(l.hidden == peer_id for l in self._links.all())
 

@@ -70,6 +70,8 @@ class NimbleStore:
         """The index-th peer with this secret, skipping bonds hidden from the stack (a
         "not found" ends NimBLE's iteration, which would hide every peer after it)."""
         db = self._db
+        if not self._sm.hiding():
+            return db.peer_with_secret(sec_type, index)  # the usual case: one pass
         i = 0
         while True:
             pid = db.peer_with_secret(sec_type, i)
