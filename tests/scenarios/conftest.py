@@ -17,6 +17,8 @@ def stack(request, tmp_path):
             pytest.skip(why)
     with stacks.open_stack(request.param, str(tmp_path), n=3) as s:
         yield s
+        for k, b in enumerate(s.boots):  # shown by pytest when the test failed
+            print("--- %s#%d (%s)\n%s" % (b.name, k, s.name, b.out if b.out is not None else "(not waited for)"))
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """A bench of virtual BLE controllers for real-NimBLE MicroPython processes.
 
 BlueZ's `btvirt -s` (Debian: bluez-test-tools) serves virtual controllers on a Unix
-socket; `socat` gives each one a pty, which a unix `micropython` built with NimBLE opens as
-its HCI UART (`MICROPYBTUART=<pty>`). Controller i has the public address
+socket; hcirelay.py (or, with no latency, `socat`) gives each one a pty, which a unix
+`micropython` built with NimBLE opens as its HCI UART (`MICROPYBTUART=<pty>`). The relay
+adds an air-like delay (3 ms) to the controller's events and data: btvirt has none, and
+zero latency exposes a race in NimBLE's host (see hcirelay.py). Controller i has the public address
 00:AA:01:0i:00:42, and keeps it while the bench is up: a process that exits and a new one
 on the same pty is a board that rebooted.
 
@@ -44,11 +46,13 @@ def has_af_alg():
         return False
 
 
-def missing(shim=None):
+def missing(shim=None, latency_ms=3):
     """What this machine lacks for a bench, as a sentence (None: nothing)."""
-    for tool, pkg in (("btvirt", "bluez-test-tools"), ("socat", "socat")):
+    for tool, pkg in (("btvirt", "bluez-test-tools"),):
         if not shutil.which(tool):
             return "%s not found (Debian package %s)" % (tool, pkg)
+    if not latency_ms and not shutil.which("socat"):
+        return "socat not found (Debian package socat; needed for a bench without latency)"
     if not has_af_alg() and not (shim and os.path.exists(shim)):
         return "the kernel has no AF_ALG and no afalg_shim.so was given (tools/realstack/build.sh makes it)"
     return None
@@ -60,8 +64,11 @@ def addr(i):
 
 
 class Bed:
-    def __init__(self, n=2, shim=None, workdir=None, trace=False):
+    def __init__(self, n=2, shim=None, workdir=None, trace=False, latency_ms=3):
         self.n = n
+        # air-like delay of controller events and data (hcirelay.py); 0: socat, as
+        # btvirt is (zero latency: exposes races of NimBLE's own host, see hcirelay.py)
+        self.latency_ms = 0 if trace else latency_ms
         self.shim = shim or os.environ.get("AIOBLE_PM_AFALG_SHIM")
         self.dir = workdir
         self.trace = trace  # socat -x: a hex dump of every H4 byte in socatI.log
@@ -88,7 +95,7 @@ class Bed:
         return p
 
     def up(self):
-        why = missing(self.shim)
+        why = missing(self.shim, self.latency_ms)
         if why:
             raise RuntimeError("bed: " + why)
         self.dir = self.dir or tempfile.mkdtemp(prefix="realstack-")
@@ -114,8 +121,11 @@ class Bed:
         if not os.path.exists(SERVER):
             raise RuntimeError("bed: btvirt did not start: " + self._log("btvirt.log"))
         for i in range(self.n):
-            args = ["socat"] + (["-x"] if self.trace else []) + [
-                "PTY,link=%s,raw,echo=0" % self.pty(i), "UNIX-CONNECT:" + SERVER]
+            if self.latency_ms:
+                args = [sys.executable, os.path.join(HERE, "hcirelay.py"), self.pty(i), SERVER, str(self.latency_ms)]
+            else:
+                args = ["socat"] + (["-x"] if self.trace else []) + [
+                    "PTY,link=%s,raw,echo=0" % self.pty(i), "UNIX-CONNECT:" + SERVER]
             s = self._spawn(args, "socat%d.log" % i)
             _wait(lambda: os.path.exists(self.pty(i)) or s.poll() is not None, 5)
             if not os.path.exists(self.pty(i)):

@@ -45,7 +45,8 @@ class State:
     # build IRQs run as scheduled callbacks, and a loop that sleeps in one long poll()
     # runs none of them (nor NimBLE's host), so nothing here waits without polling
     open = {}           # handle -> True while connected
-    connects = 0        # connections seen
+    connects = 0        # connect IRQs seen, failed connects included
+    opened = 0          # connections made
     encrypted = {}      # handle -> last ENCRYPTION_UPDATE said encrypted
     seen = None         # (addr_type, addr) of the scan target when found
     scan_done = read_done = False
@@ -68,6 +69,7 @@ def app_irq(event, data):
     if event in (_IRQ_CENTRAL_CONNECT, _IRQ_PERIPHERAL_CONNECT):
         st.open[data[0]] = True
         st.connects += 1
+        st.opened += 1
     elif event in (_IRQ_CENTRAL_DISCONNECT, _IRQ_PERIPHERAL_DISCONNECT):
         st.open.pop(data[0], None)
         st.encrypted.pop(data[0], None)
@@ -121,7 +123,9 @@ for action in cfg.get("at_boot", ()):
     if action == "delete_all":
         pm.delete_all()
     elif action == "accept_bonded":
-        pm.accept(pm.whitelist())
+        # device privacy: a bonded central that gave an IRK may still use its identity
+        # address (MicroPython and BlueZ centrals do); network privacy would refuse it
+        pm.accept(pm.whitelist(device_privacy=True))
     say("at boot: %s", action)
 
 
@@ -150,10 +154,13 @@ async def link(conn, serving):
 
 
 async def serve():
-    """Peripheral: take `links` connections (advertising again after each, so they
-    can be open at once), secure each if asked, return when all have ended."""
+    """Peripheral: take `links` connections one after another, secure each if asked,
+    return when all have ended."""
     tasks, serving = [], set()
     for _ in range(cfg.get("links", 1)):
+        # one link at a time: on btvirt, advertising restarted while a link is open
+        # never yields a connection the host reports
+        await until(lambda: not st.open, 30000, "the end of the previous link")
         seen = st.connects
         ble.gap_advertise(20000, adv_payload(cfg.get("adv_name", "board")))
         await until(lambda: st.connects > seen, cfg.get("adv_timeout_ms", 30000), "a connection")
@@ -173,7 +180,7 @@ async def visit(session):
     if session.get("forget"):
         pm.delete_all()
         say("forgot all bonds")
-    for attempt in range(3):  # btvirt fails a connect at once if the peer stopped advertising
+    for attempt in range(5):  # btvirt fails a connect at once if the peer stopped advertising
         st.seen = None
         st.scan_done = False
         ble.gap_scan(30000, 30000, 30000, True)
@@ -181,13 +188,27 @@ async def visit(session):
         if st.seen is None:
             say("target not found")
             return
-        seen = st.connects
-        ble.gap_connect(st.seen[0], st.seen[1])
-        await until(lambda: st.connects > seen, 5000, "the connection")
-        if st.open:
+        seen, made = st.connects, st.opened
+        try:
+            ble.gap_connect(st.seen[0], st.seen[1])
+        except OSError as e:  # NimBLE still busy with the scan it just stopped
+            say("connect refused by the host (%s)", e)
+            await asyncio.sleep_ms(100)
+            continue
+        try:
+            await until(lambda: st.connects > seen, 3000, "the connection")
+        except OSError:  # the peer stopped advertising (another central won): cancel
+            try:
+                ble.gap_connect(None)
+            except OSError:
+                pass  # it ended by itself meanwhile (NimBLE: no connect in progress)
+        if st.opened > made:
             break
         say("connect failed")
     else:
+        return
+    if not st.open:
+        say("disconnected at once")  # refused by the peripheral (its accept list)
         return
     conn = list(st.open)[0]
     say("connected peer_id=%s", pm.peer_id(conn))
