@@ -404,6 +404,10 @@ class SecurityManager:
         except OSError:
             if accept:
                 raise  # a rejection is passed back by NimBLE as an error (BLE_HS_SM_US_ERR)
+        if not accept:
+            # NimBLE sends Pairing Failed to the peer and raises no IRQ here (no enc_cb):
+            # the procedure ends now, or secure() would wait for the peer to give up
+            self.settle_failure(link, SecurityError(SecurityError.NUMCMP, "rejected here"))
 
     def _pending_action(self, link, action):
         if link.passkey != action:

@@ -247,6 +247,23 @@ async def test_accepted_comparison_then_the_peer_vanishes_is_disconnected():
     eq(a.ids(E.CONN_SEC_FAILED)[-1].error.reason, SecurityError.DISCONNECTED)
 
 
+@timeout(60)
+async def test_rejected_comparison_fails_at_once():
+    # real NimBLE: the side that rejects gets no IRQ (the peer gets ENCRYPTION_UPDATE(0)),
+    # so the PM must end the procedure itself, not wait for the peer to give up
+    a = PM(params={"mitm": True, "io": E.IO_DISPLAY_YESNO})
+    a.pm.register(lambda ev: ev.id == E.NUMERIC_COMPARISON and a.pm.numcmp_reply(ev.conn, False))
+    c = Peer(mitm=True, io=E.IO_DISPLAY_YESNO)
+    h = await accept(a, c)
+    with raises(SecurityError) as e:
+        await a.pm.secure(h, timeout_ms=5000)
+    eq(e.value.reason, SecurityError.NUMCMP)
+    eq([ev.error.reason for ev in a.ids(E.CONN_SEC_FAILED)], [SecurityError.NUMCMP], "reported once")
+    eq(a.pm.peer_ids(), [])
+    await until(lambda: c.events(28), what="the peer's failed pairing")
+    eq(c.events(28)[-1][1], 0)
+
+
 @timeout(120)
 async def test_hidden_bond_does_not_end_the_by_index_iteration():
     a, c = await _bonded_as_peripheral(None)

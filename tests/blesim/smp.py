@@ -167,7 +167,10 @@ def inject(d, c, action, passkey):
         return 22
     if action == NUMCMP:
         if not passkey:
-            _fail(d, c, ERR_NUMCMP)
+            # ble_sm_inject_io: Pairing Failed to the peer, and no enc_cb for us: the side
+            # that rejects gets no IRQ at all (measured on real NimBLE too)
+            c.smp = None
+            d._link(c, "fail", ERR_NUMCMP)
             return -(0x400 + ERR_NUMCMP)  # BLE_HS_SM_US_ERR, passed through as -err
         p.io = True
     else:
