@@ -12,7 +12,7 @@ on the same pty is a board that rebooted.
         bed.env(0)                       # environment for a micropython on controller 0
         bed.addr(1)                      # b"\\x00\\xaa\\x01\\x01\\x00\\x42"
 
-    python3 tools/realstack/bed.py up DIR [N]     # the same from a shell; PIDs in DIR/pids
+    python3 tools/realstack/bed.py up DIR [N] [--latency MS]   # from a shell; PIDs in DIR/pids
     python3 tools/realstack/bed.py down DIR
 
 Processes are started here and stopped by their PIDs. btvirt's socket paths are fixed by
@@ -192,8 +192,13 @@ def _stop(pid):
 
 
 def main(argv):
+    latency = 3
+    if "--latency" in argv:
+        i = argv.index("--latency")
+        latency = float(argv[i + 1])
+        del argv[i:i + 2]
     if len(argv) >= 2 and argv[0] == "up":
-        bed = Bed(int(argv[2]) if len(argv) > 2 else 2, workdir=argv[1])
+        bed = Bed(int(argv[2]) if len(argv) > 2 else 2, workdir=argv[1], latency_ms=latency)
         bed.up()
         bed._lock.close()  # the shell owns the bench now; `down` ends it by PID
         print("bed: btvirt + %d controllers: %s" % (bed.n, " ".join(bed.pty(i) for i in range(bed.n))))
@@ -208,7 +213,8 @@ def main(argv):
             _stop(pid)
         os.unlink(os.path.join(argv[1], "pids"))
         return 0
-    print("usage: bed.py up DIR [N] | bed.py down DIR   (AIOBLE_PM_AFALG_SHIM=afalg_shim.so without AF_ALG)",
+    print("usage: bed.py up DIR [N] [--latency MS] | bed.py down DIR"
+          "   (AIOBLE_PM_AFALG_SHIM=afalg_shim.so without AF_ALG)",
           file=sys.stderr)
     return 2
 
