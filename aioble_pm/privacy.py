@@ -52,7 +52,7 @@ def check_irk(irk):
     _check_bytes(irk, 16, "irk")
 
 
-# Kind of a random address from its 6 MSB-first bytes. Reference for _random_kind.
+# Kind of a random address from its 6 MSB-first bytes. Reference for random_kind.
 def _random_kind_ref(addr):
     top = addr[0] >> 6
     if top == 2:
@@ -69,7 +69,9 @@ def _random_kind_ref(addr):
 
 
 @micropython.viper
-def _random_kind(addr: ptr8) -> int:
+def random_kind(addr: ptr8) -> int:
+    """KIND_STATIC/RPA/NRPA/INVALID of a random address (6 bytes, MSB-first; not checked:
+    callers check the length first). Viper: no call layer on matchers' hot paths."""
     top = addr[0] >> 6
     if top == 2:
         return 4  # KIND_INVALID
@@ -99,7 +101,7 @@ def kind(addr_type, addr):
     check_addr(addr_type, addr)
     if addr_type == ADDR_PUBLIC:
         return KIND_PUBLIC
-    return _random_kind(addr)
+    return random_kind(addr)
 
 
 def is_rpa(addr_type, addr):
@@ -125,7 +127,7 @@ def resolve(irk, addr):
     """True if the random address `addr` is an RPA made with `irk`."""
     check_irk(irk)
     _check_bytes(addr, 6, "addr")
-    return _random_kind(addr) == KIND_RPA and ah(irk, addr[0:3]) == bytes(addr[3:6])
+    return random_kind(addr) == KIND_RPA and ah(irk, addr[0:3]) == bytes(addr[3:6])
 
 
 def rpa(irk):
@@ -161,7 +163,7 @@ def _set_u16(buf, o, v):
 # Resolve the random address `addr`: -2 if it is not a valid RPA, -1 if no IRK made it,
 # else the slot of the IRK that did. Looks in the caches first; on a cache miss tries the
 # prebuilt AES objects in list `aes` (io = [block, out], two 16-byte scratch buffers)
-# and caches the answer. Reference for _resolve.
+# and caches the answer. Reference for resolve_slot.
 def _resolve_ref(state, aes, io, addr):
     block, out = io
     if _random_kind_ref(addr) != KIND_RPA:
@@ -194,7 +196,10 @@ def _resolve_ref(state, aes, io, addr):
 
 
 @micropython.viper
-def _resolve(state: ptr8, aes, io, addr: ptr8) -> int:
+def resolve_slot(state: ptr8, aes, io, addr: ptr8) -> int:
+    """-2: `addr` (6 bytes, not checked) is no valid RPA; -1: no IRK made it; else the
+    slot of the IRK that did. `state, aes, io` come from `Resolver.tables()`: matchers
+    that keep them call this directly and spare a method call per address."""
     a0 = addr[0]
     if a0 & 0xC0 != 0x40:
         return -2
@@ -297,6 +302,11 @@ class Resolver:
     def __repr__(self):
         return "<Resolver %d IRKs>" % len(self._keys)  # never the IRKs themselves
 
+    def tables(self):
+        """(state, aes, io, keys): the live objects `resolve_slot()` works on, and the
+        keys its slots index. Valid until the next add/remove/clear."""
+        return self._state, self._aes, self._io, self._keys
+
     def add(self, key, irk):
         """Add (or replace) the IRK for `key`."""
         check_irk(irk)
@@ -342,7 +352,7 @@ class Resolver:
             if addr_type != ADDR_RANDOM or _len(addr) != 6 or _type(addr) is _str:
                 check_addr(addr_type, addr)  # raises on bad input; public addresses pass
                 return None
-            s = _resolve(self._state, self._aes, self._io, addr)
+            s = resolve_slot(self._state, self._aes, self._io, addr)
         except TypeError:
             check_addr(addr_type, addr)  # raises a TypeError that names the argument
             raise TypeError("addr")

@@ -14,10 +14,15 @@ from micropython import const
 
 from . import privacy
 from .nimble import api_addr_type
-from .privacy import _resolve, _random_kind, _type, _len, _str, check_addr
+from .privacy import resolve_slot, random_kind, check_addr
 
 _ENTRY = const(8)  # addr_type, addr[6] MSB-first, flags
 _F_ID_OK = const(1)  # the identity address may match over the air
+
+# Builtins as module globals: native code finds them faster than builtins.
+_type = type
+_len = len
+_str = str
 
 
 # Bumped by PeerManager whenever a peer's identity or IRK comes or goes (any manager:
@@ -93,8 +98,8 @@ class Whitelist:
         self._n = len(ids)
         self._table = table
         self._resolver = resolver
-        # the resolver's state, read directly by match() to spare a call per address
-        self._state, self._aes, self._io, self._keys = resolver._state, resolver._aes, resolver._io, resolver._keys
+        # the resolver's tables, given to resolve_slot() by match() to spare a call per address
+        self._state, self._aes, self._io, self._keys = resolver.tables()
         self._gen = _generation
 
     def __len__(self):
@@ -150,10 +155,10 @@ class Whitelist:
             self._refresh()
         try:
             if addr_type == 1 and _len(addr) == 6 and _type(addr) is not _str:
-                s = _resolve(self._state, self._aes, self._io, addr)  # -2: not an RPA
+                s = resolve_slot(self._state, self._aes, self._io, addr)  # -2: not an RPA
                 if s >= 0:
                     return self._keys[s]
-                if s == -1 or _random_kind(addr) != 1:  # only random static identities
+                if s == -1 or random_kind(addr) != 1:  # only random static identities
                     return None
             elif addr_type != 0 or _len(addr) != 6 or _type(addr) is _str:
                 t = api_addr_type(addr_type)  # HCI 2/3: already resolved (off the hot path)
