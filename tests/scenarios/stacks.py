@@ -113,6 +113,10 @@ class Stack:
 class SimStack(Stack):
     name = "sim"
 
+    def __init__(self, workdir, ignore_secreq=None):
+        super().__init__(workdir)
+        self.ignore_secreq = ignore_secreq or {}
+
     def __enter__(self):
         self.exe = mpharness.micropython_exe()
         self.hub = Hub().__enter__()
@@ -121,6 +125,8 @@ class SimStack(Stack):
     def _env(self, i):
         env = mpharness.micropython_env(BOARDS)
         env.update(BLESIM_HUB=str(self.hub.port), BLESIM_NAME="board%d" % i, BLESIM_PUBLIC=addr(i).hex())
+        if self.ignore_secreq.get(i):  # boards/board.py asks the simulator for it
+            env["AIOBLE_PM_IGNORE_SECREQ"] = str(self.ignore_secreq[i])
         return env
 
     def __exit__(self, *exc):
@@ -131,12 +137,14 @@ class SimStack(Stack):
 class NimbleStack(Stack):
     name = "nimble"
 
-    def __init__(self, workdir, exe, shim, n):
+    def __init__(self, workdir, exe, shim, n, ignore_secreq=None):
         super().__init__(workdir)
         self.exe, self.shim, self.n = exe, shim, n
+        self.ignore_secreq = ignore_secreq  # board -> Security Requests its host never gets
 
     def __enter__(self):
-        self.bed = bed.Bed(self.n, shim=self.shim, workdir=os.path.join(self.workdir, "bed")).up()
+        self.bed = bed.Bed(self.n, shim=self.shim, workdir=os.path.join(self.workdir, "bed"),
+                           drop_secreq=self.ignore_secreq).up()
         return self
 
     def _env(self, i):
@@ -184,7 +192,9 @@ def nimble_missing():
     return bed.missing(nimble_shim())
 
 
-def open_stack(name, workdir, n=2):
+def open_stack(name, workdir, n=2, ignore_secreq=None):
+    """ignore_secreq: {board: N}, the first N Security Requests board's host never gets
+    (simulator: blesim.ignore_security_requests; NimBLE: the relay drops them)."""
     if name == "sim":
-        return SimStack(workdir)
-    return NimbleStack(workdir, os.environ[ENV], nimble_shim(), n)
+        return SimStack(workdir, ignore_secreq)
+    return NimbleStack(workdir, os.environ[ENV], nimble_shim(), n, ignore_secreq)

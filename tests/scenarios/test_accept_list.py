@@ -13,7 +13,9 @@ def test_accept_list_refuses_stranger(stack):
     p2 = p2.wait()
     assert "P: secure ok peer_id=0" in p1 and "C1: link encrypted=1" in o1, p1 + o1
     assert "event CONN_REFUSED" in p2, p2
-    assert "S: disconnected at once" in o2 and "S: link encrypted=1" not in o2 and "S: end peers=[]" in o2, o2
+    # refused on connect: the stranger may or may not see the link open before it drops
+    assert "disconnected" in o2 and "S: link encrypted=1" not in o2 and "S: end peers=[]" in o2, o2
+    assert "P: connected peer_id=None" not in p2, "the stranger was never served:\n" + p2
     assert "P: secure ok peer_id=0" in p2, p2
     assert "C1: link encrypted=1 authenticated=0 bonded=1" in o3, o3
     traces.check(stack, "accept_list_refuses_stranger")

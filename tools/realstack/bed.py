@@ -64,8 +64,9 @@ def addr(i):
 
 
 class Bed:
-    def __init__(self, n=2, shim=None, workdir=None, trace=False, latency_ms=3):
+    def __init__(self, n=2, shim=None, workdir=None, trace=False, latency_ms=3, drop_secreq=None):
         self.n = n
+        self.drop_secreq = drop_secreq or {}  # controller -> Security Requests its host never gets
         # air-like delay of controller events and data (hcirelay.py); 0: socat, as
         # btvirt is (zero latency: exposes races of NimBLE's own host, see hcirelay.py)
         self.latency_ms = 0 if trace else latency_ms
@@ -122,7 +123,8 @@ class Bed:
             raise RuntimeError("bed: btvirt did not start: " + self._log("btvirt.log"))
         for i in range(self.n):
             if self.latency_ms:
-                args = [sys.executable, os.path.join(HERE, "hcirelay.py"), self.pty(i), SERVER, str(self.latency_ms)]
+                args = [sys.executable, os.path.join(HERE, "hcirelay.py"), self.pty(i), SERVER, str(self.latency_ms),
+                        str(self.drop_secreq.get(i, 0))]
             else:
                 args = ["socat"] + (["-x"] if self.trace else []) + [
                     "PTY,link=%s,raw,echo=0" % self.pty(i), "UNIX-CONNECT:" + SERVER]

@@ -11,7 +11,10 @@ the central then answers its own Encryption Change with Pairing Failed (0x08) in
 status/complete) and ACL data for a delay, in order, like a connection interval does;
 host-to-controller bytes pass at once.
 
-    python3 hcirelay.py PTYLINK SOCKET [DELAY_MS]     (DELAY_MS default 3; 0: no delay)
+    python3 hcirelay.py PTYLINK SOCKET [DELAY_MS [DROP_SECREQ]]
+        DELAY_MS default 3 (0: no delay); DROP_SECREQ: the first N SMP Security Requests
+        from the peer never reach this host (a central that ignores them, as NimBLE's host
+        did with a request in the connection burst; for benchmarks)
 """
 import os
 import select
@@ -21,6 +24,11 @@ import time
 import tty
 
 _CMD_DONE = (0x0E, 0x0F, 0x13)  # command complete/status, completed packets: no air time
+
+
+def is_security_request(pkt):
+    # ACL start fragment, L2CAP CID 0x0006 (SMP), SMP code 0x0B
+    return len(pkt) >= 10 and pkt[0] == 0x02 and pkt[7] == 0x06 and pkt[8] == 0x00 and pkt[9] == 0x0B
 
 
 class Stream:
@@ -49,7 +57,7 @@ class Stream:
         return out
 
 
-def main(link, path, delay_ms=3.0):
+def main(link, path, delay_ms=3.0, drop_secreq=0):
     master, slave = os.openpty()
     tty.setraw(slave)
     tmp = link + ".tmp"
@@ -78,6 +86,9 @@ def main(link, path, delay_ms=3.0):
                 return 0  # btvirt went away
             now = time.monotonic()
             for pkt in stream.packets(data):
+                if drop_secreq and is_security_request(pkt):
+                    drop_secreq -= 1
+                    continue
                 held = pkt[0] == 0x02 or (pkt[0] == 0x04 and pkt[1] not in _CMD_DONE)
                 last = max(last, now + (delay if held else 0.0))  # in order, never reordered
                 queue.append((last, pkt))
@@ -90,4 +101,5 @@ if __name__ == "__main__":
     if len(sys.argv) < 3:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 3.0))
+    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 3.0,
+                  int(sys.argv[4]) if len(sys.argv) > 4 else 0))

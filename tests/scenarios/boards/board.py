@@ -11,6 +11,7 @@
 # wait_ms}).
 import asyncio
 import json
+import os
 import sys
 import time
 import bluetooth
@@ -91,6 +92,10 @@ def app_irq(event, data):
 
 
 ble = bluetooth.BLE()
+if os.getenv("AIOBLE_PM_IGNORE_SECREQ"):  # simulator only (stacks.py; on NimBLE the relay drops them)
+    import blesim
+
+    blesim.ignore_security_requests(ble, int(os.getenv("AIOBLE_PM_IGNORE_SECREQ")))
 pm = aioble_pm.PeerManager(max_peers=cfg.get("max_peers", 8),
                            when_full=aioble_pm.REJECT if cfg.get("when_full") == "reject" else aioble_pm.EVICT_LRU)
 params = cfg.get("sec", {"bond": True})
