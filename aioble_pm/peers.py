@@ -51,16 +51,10 @@ _SEC_DATA = {nimble.SEC_OUR: DATA_OUR_SEC, nimble.SEC_PEER: DATA_PEER_SEC}
 _SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
 
 
-def _lowest_free_ref(bitmap, n):
-    for i in range(n):
-        if not bitmap[i >> 3] & (1 << (i & 7)):
-            return i
-    return -1
-
-
 @micropython.viper
 def _lowest_free(bitmap: ptr8, n: int) -> int:
-    """Lowest clear bit among the first n of the ID bitmap, or -1."""
+    """Lowest clear bit among the first n of the ID bitmap, or -1 (reference:
+    tests/peers_ref.py)."""
     i = 0
     nbytes = (n + 7) >> 3
     while i < nbytes:
@@ -76,17 +70,10 @@ def _lowest_free(bitmap: ptr8, n: int) -> int:
     return -1
 
 
-def _find_key_ref(index, n, key):
-    for pid in range(n):
-        o = pid * _ENTRY
-        if index[o + _FLAGS] & _USED and index[o + _KEY : o + _KEY + 7] == bytes(key):
-            return pid
-    return -1
-
-
 @micropython.viper
 def _find_key(index: ptr8, n: int, key: ptr8) -> int:
-    """Peer ID whose index entry holds this 7-byte NimBLE key, or -1."""
+    """Peer ID whose index entry holds this 7-byte NimBLE key, or -1 (reference:
+    tests/peers_ref.py)."""
     k0 = key[0]
     k1 = key[1]
     pid = 0

@@ -52,26 +52,11 @@ def check_irk(irk):
     _check_bytes(irk, 16, "irk")
 
 
-# Kind of a random address from its 6 MSB-first bytes. Reference for random_kind.
-def _random_kind_ref(addr):
-    top = addr[0] >> 6
-    if top == 2:
-        return KIND_INVALID
-    n = 3 if top == 1 else 6  # an RPA's random part is prand's low 22 bits only
-    zeros = (addr[0] & 0x3F) == 0
-    ones = (addr[0] & 0x3F) == 0x3F
-    for i in range(1, n):
-        zeros = zeros and addr[i] == 0
-        ones = ones and addr[i] == 0xFF
-    if zeros or ones:
-        return KIND_INVALID
-    return (KIND_NRPA, KIND_RPA, KIND_INVALID, KIND_STATIC)[top]
-
-
 @micropython.viper
 def random_kind(addr: ptr8) -> int:
     """KIND_STATIC/RPA/NRPA/INVALID of a random address (6 bytes, MSB-first; not checked:
-    callers check the length first). Viper: no call layer on matchers' hot paths."""
+    callers check the length first; reference: tests/privacy_ref.py). Viper: no call
+    layer on matchers' hot paths."""
     top = addr[0] >> 6
     if top == 2:
         return 4  # KIND_INVALID
@@ -160,46 +145,14 @@ def _set_u16(buf, o, v):
     buf[o + 1] = (v >> 8) & 0xFF
 
 
-# Resolve the random address `addr`: -2 if it is not a valid RPA, -1 if no IRK made it,
-# else the slot of the IRK that did. Looks in the caches first; on a cache miss tries the
-# prebuilt AES objects in list `aes` (io = [block, out], two 16-byte scratch buffers)
-# and caches the answer. Reference for resolve_slot.
-def _resolve_ref(state, aes, io, addr):
-    block, out = io
-    if _random_kind_ref(addr) != KIND_RPA:
-        return -2
-    hits = _u16(state, 0)
-    total = hits + _u16(state, 2)
-    for i in range(total):
-        o = _HEADER + i * _ENTRY
-        if state[o : o + 6] == bytes(addr[0:6]):
-            slot = _u16(state, o + 6)
-            return -1 if slot == _MISS else slot
-    block[13:16] = bytes(addr[0:3])
-    found = -1
-    for i in range(len(aes)):
-        aes[i].encrypt(block, out)
-        if out[13:16] == bytes(addr[3:6]):
-            found = i
-            break
-    if found >= 0:
-        ring, first, size = 4, 0, hits
-    else:
-        ring, first, size = 6, hits, total - hits
-    if size:
-        nxt = _u16(state, ring)
-        o = _HEADER + (first + nxt) * _ENTRY
-        state[o : o + 6] = bytes(addr[0:6])
-        _set_u16(state, o + 6, found if found >= 0 else _MISS)
-        _set_u16(state, ring, (nxt + 1) % size)
-    return found
-
-
 @micropython.viper
 def resolve_slot(state: ptr8, aes, io, addr: ptr8) -> int:
     """-2: `addr` (6 bytes, not checked) is no valid RPA; -1: no IRK made it; else the
-    slot of the IRK that did. `state, aes, io` come from `Resolver.tables()`: matchers
-    that keep them call this directly and spare a method call per address."""
+    slot of the IRK that did. Looks in the caches first; on a cache miss tries the
+    prebuilt AES objects in list `aes` (io = [block, out], two 16-byte scratch buffers)
+    and caches the answer (reference: tests/privacy_ref.py). `state, aes, io` come from
+    `Resolver.tables()`: matchers that keep them call this directly and spare a method
+    call per address."""
     a0 = addr[0]
     if a0 & 0xC0 != 0x40:
         return -2

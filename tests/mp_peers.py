@@ -4,6 +4,7 @@ import os
 import struct
 from mptest import raises, eq
 from aioble_pm import peers, nimble
+from peers_ref import lowest_free_ref, find_key_ref
 
 
 class DictStore:
@@ -150,7 +151,10 @@ def test_ranks_and_renumbering():
     w = st.writes
     db.rank_highest(0)  # already highest: nothing written
     eq(st.writes, w)
-    db._set_rank(2, 0xFFFFFFFF)
+    # a rank at the u32 limit, as a store written over years holds it (sealed u32 LE)
+    st.write(peers.record_id(2, peers.DATA_RANK), peers.seal(b"\xff\xff\xff\xff"))
+    db = peers.PeerDB(st)
+    eq([db.rank(p) for p in range(3)], [4, 2, 0xFFFFFFFF])
     db.rank_highest(1)  # u32 exhausted: renumber 1..n in order, then top + 1
     eq([db.rank(p) for p in (0, 2, 1)], [1, 2, 3])
     db2 = peers.PeerDB(st)
@@ -194,7 +198,7 @@ def test_viper_helpers_match_reference():
     for n in (1, 7, 8, 9, 64, 200):
         for _ in range(50):
             bm = bytearray(os.urandom((n + 7) >> 3))
-            eq(peers._lowest_free(bm, n), peers._lowest_free_ref(bm, n), (n, bm))
+            eq(peers._lowest_free(bm, n), lowest_free_ref(bm, n), (n, bm))
         eq(peers._lowest_free(bytearray(b"\xff" * ((n + 7) >> 3)), n), -1)
     index = bytearray(os.urandom(16 * 40))
     for p in range(40):
@@ -203,4 +207,4 @@ def test_viper_helpers_match_reference():
     keys = [bytes(index[p * 16 + 2 : p * 16 + 9]) for p in range(40)] + [os.urandom(7) for _ in range(50)]
     keys.append(b"\xff\xff\xff\xff\xff\xff\xff")
     for k in keys:
-        eq(peers._find_key(index, 40, k), peers._find_key_ref(index, 40, k), k)
+        eq(peers._find_key(index, 40, k), find_key_ref(index, 40, k), k)

@@ -34,7 +34,8 @@ def _forge(f, rid):
 
 def test_rank_with_forged_inline_ate_is_not_trusted():
     f, db = _db()
-    db._set_rank(0, 7)
+    db.rank_highest(0)
+    eq(db.rank(0), 1)
     _forge(f, peers.record_id(0, peers.DATA_RANK))
     db2 = peers.PeerDB(ZMS(f))
     eq(db2.ids(), [0])
