@@ -64,9 +64,9 @@ def boot_sensor(ble):
 
 async def session(n, pm, sensor, phone):
     blesim.advance(1500)  # the phone's RPA period passes: a fresh address
-    rpa = phone.ble._ota()[1]
+    rpa = blesim.ota_addr(phone.ble)[1]
     print("phone: session %d from RPA %s" % (n, hexaddr(rpa)))
-    phone.ble.gap_connect(*sensor._ota())
+    phone.ble.gap_connect(*blesim.ota_addr(sensor))
     while phone.handle is None or not links:
         await asyncio.sleep_ms(5)
     conn = links[0]

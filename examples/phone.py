@@ -16,7 +16,7 @@ async def session(n):
                 device = r.device
                 break
     ble.config(addr_mode=2)  # a fresh RPA for this session, made from our IRK
-    t, addr = ble._ota()
+    t, addr = blesim.ota_addr(ble)
     print("phone: session %d from RPA %s" % (n, ":".join("%02x" % b for b in addr)))
     conn = await device.connect(timeout_ms=5000)
     for _ in range(500):  # the sensor asks for security; NimBLE pairs or re-encrypts

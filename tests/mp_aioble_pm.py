@@ -79,7 +79,7 @@ async def test_scan_yields_whitelisted_peers_once():
         assert got and all(pid == 0 for pid, _ in got), "only the friend, never the strangers"
         if dedup:
             eq(len(got), 1, "the friend's address once")
-            eq(got[0][1], friend.ble._ota()[1], "the RPA it advertises with")
+            eq(got[0][1], blesim.ota_addr(friend.ble)[1], "the RPA it advertises with")
         else:
             assert len(got) > 1, "without dedup, each new advertisement"
 
@@ -92,7 +92,7 @@ async def test_advertise_accepts_only_whitelisted_centrals():
     # bond with the friend as a peripheral first
     task = asyncio.create_task(aioble.advertise(20000, adv_data=ADV, timeout_ms=3000))
     await asyncio.sleep_ms(10)
-    friend.ble.gap_connect(*me._ota())
+    friend.ble.gap_connect(*blesim.ota_addr(me))
     conn = await task
     eq(await pm.secure(conn), 0)
     await conn.disconnect()
@@ -100,11 +100,11 @@ async def test_advertise_accepts_only_whitelisted_centrals():
     stranger = Peer("stranger")
     task = asyncio.create_task(pm.advertise(20000, adv_data=ADV, timeout_ms=3000))
     await asyncio.sleep_ms(10)
-    stranger.ble.gap_connect(*me._ota())
+    stranger.ble.gap_connect(*blesim.ota_addr(me))
     await until(lambda: [e for e in events if e.id == aioble_pm.CONN_REFUSED], what="CONN_REFUSED")
     await until(lambda: stranger.events(8), what="the stranger dropped")
     friend.ble.config(addr_mode=2)
-    friend.ble.gap_connect(*me._ota())
+    friend.ble.gap_connect(*blesim.ota_addr(me))
     conn = await task
     eq(pm.peer_id(conn), 0)
     refused = [e for e in events if e.id == aioble_pm.CONN_REFUSED]
@@ -183,7 +183,7 @@ async def test_advertise_with_no_bonds_lets_the_first_central_bond():
     first = Peer("first")
     task = asyncio.create_task(pm.advertise(20000, adv_data=ADV, timeout_ms=3000))
     await asyncio.sleep_ms(10)
-    first.ble.gap_connect(*me._ota())
+    first.ble.gap_connect(*blesim.ota_addr(me))
     conn = await task
     eq(await pm.secure(conn), 0)
     eq([e for e in events if e.id == aioble_pm.CONN_REFUSED], [])
@@ -192,6 +192,6 @@ async def test_advertise_with_no_bonds_lets_the_first_central_bond():
     stranger = Peer("stranger")
     task = asyncio.create_task(pm.advertise(20000, adv_data=ADV, timeout_ms=3000))
     await asyncio.sleep_ms(10)
-    stranger.ble.gap_connect(*me._ota())
+    stranger.ble.gap_connect(*blesim.ota_addr(me))
     await until(lambda: [e for e in events if e.id == aioble_pm.CONN_REFUSED], what="CONN_REFUSED")
     task.cancel()

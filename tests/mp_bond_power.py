@@ -24,7 +24,7 @@ async def _cut_bonding(fl, second, dev):
     except Exception:
         pass
     blesim.reboot(a.ble)  # the board dies (or is done); the peer sees the link drop
-    await until(lambda: not second.ble._conns, what="the peer to see the link drop")
+    await until(lambda: len(second.events(2)) == len(second.events(1)), what="the peer to see the link drop")
 
 
 @heapsize("4m")

@@ -68,7 +68,7 @@ async def test_bond_reboot_reencrypt_and_resolve():
     eq(await a.pm.secure(h), 0)
     eq(a.ids(aioble_pm.CONN_SEC_SUCCEEDED)[-1].procedure, aioble_pm.PROC_ENCRYPTION)
     assert a.flash.bytes_programmed - programmed <= 16, "no secret written again (at most a rank ATE)"
-    rpa = b.ble._ota()[1]
+    rpa = blesim.ota_addr(b.ble)[1]
     eq(privacy.kind(1, rpa), privacy.KIND_RPA)
     eq(a.pm.resolve(1, rpa), 0)
     eq(a.pm.resolve(*b.identity()), 0)

@@ -130,7 +130,7 @@ async def test_accept_list_refuses_other_centrals():
     a.pm.accept(a.pm.whitelist())
     stranger = Peer("stranger")
     a.ble.gap_advertise(20000, b"\x02\x01\x06")
-    stranger.ble.gap_connect(*a.ble._ota())
+    stranger.ble.gap_connect(*blesim.ota_addr(a.ble))
     await until(lambda: a.ids(aioble_pm.CONN_REFUSED), what="CONN_REFUSED")
     ev = a.ids(aioble_pm.CONN_REFUSED)[0]
     eq(ev.addr, stranger.identity())

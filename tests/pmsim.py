@@ -74,7 +74,7 @@ class Peer:
 
     def advertise(self):
         self.ble.gap_advertise(20000, b"\x02\x01\x06")
-        return self.ble._ota()  # what a scanner sees: public, or the current RPA
+        return blesim.ota_addr(self.ble)  # what a scanner sees: public, or the current RPA
 
     def forget_bonds(self):
         for k in [k for k in self.store if k[0] in (1, 2)]:
@@ -135,7 +135,7 @@ async def connect(pm, peer):
 async def accept(pm, central):
     """central (a Peer) connects to pm (advertising). Returns pm's connection handle."""
     pm.ble.gap_advertise(20000, b"\x02\x01\x06")
-    t, addr = pm.ble._ota()
+    t, addr = blesim.ota_addr(pm.ble)
     n, m = len(pm.connects()), len(central.events(7))
     central.ble.gap_connect(t, addr)
     await until(lambda: len(pm.connects()) > n and len(central.events(7)) > m, what="connect")

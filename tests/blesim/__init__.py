@@ -116,6 +116,12 @@ def resolving_list(ble):
     return list(device_of(ble)._rl)
 
 
+def ota_addr(ble):
+    """(addr_type, addr): the address `ble` uses on the air now -- its public or static
+    address, or in addr_mode 2 the current RPA (a new one once its period has passed)."""
+    return device_of(ble)._ota()
+
+
 def connect_hub(port):
     air.connect_hub(int(port))
 
