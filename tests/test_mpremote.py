@@ -66,10 +66,10 @@ class PtyBridge:
         os.close(self.master)
 
 
-def mpremote(port, *args):
+def mpremote(port, *args, timeout=60):
     exe = os.path.join(os.path.dirname(sys.executable), "mpremote")
     cmd = [exe if os.path.exists(exe) else "mpremote", "connect", "socket://127.0.0.1:%d" % port, "resume"]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60,
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
                           cwd=mpharness.ROOT)
 
 
@@ -79,7 +79,11 @@ def test_mpremote_copies_imports_and_runs(tmp_path):
         # one file at a time: mpremote 1.29's `cp -r` loses its -r after `connect ... resume`
         files = sorted("aioble_pm/" + f for f in os.listdir(os.path.join(mpharness.ROOT, "aioble_pm"))
                        if f.endswith(".py"))
-        proc = mpremote(bridge.port, "mkdir", ":aioble_pm", "+", "cp", *files, ":aioble_pm/")
+        # mpremote's raw-REPL copy moves about 3 KB/s over the socket transport: allow for
+        # the package's size (187 KB took 59 s), not a fixed minute
+        size = sum(os.path.getsize(os.path.join(mpharness.ROOT, f)) for f in files)
+        proc = mpremote(bridge.port, "mkdir", ":aioble_pm", "+", "cp", *files, ":aioble_pm/",
+                        timeout=60 + size // 1000)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert os.path.isfile(tmp_path / "aioble_pm" / "privacy.py")
         code = ("import aioble_pm.privacy as p, binascii as b;"
