@@ -87,6 +87,7 @@ class Spy:
 
     def __init__(self, ble):
         self._ble = ble
+        self.device = ble  # the simulated device, for blesim's control API
         self.pairs = []
         self.fail = None
 
@@ -135,7 +136,7 @@ async def connect(pm, peer):
 async def accept(pm, central):
     """central (a Peer) connects to pm (advertising). Returns pm's connection handle."""
     pm.ble.gap_advertise(20000, b"\x02\x01\x06")
-    t, addr = blesim.ota_addr(pm.ble)
+    t, addr = blesim.ota_addr(pm.ble.device if isinstance(pm.ble, Spy) else pm.ble)
     n, m = len(pm.connects()), len(central.events(7))
     central.ble.gap_connect(t, addr)
     await until(lambda: len(pm.connects()) > n and len(central.events(7)) > m, what="connect")
