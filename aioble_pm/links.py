@@ -75,8 +75,8 @@ class Links:
         addr_type = nimble.api_addr_type(addr_type)  # 2/3: an identity the controller resolved
         pid = self._idm.resolve(addr_type, addr)
         if central and not self._idm.accepts(addr_type, addr):
-            self.ble.gap_disconnect(handle)
             self._emit(CONN_REFUSED, conn=handle, peer_id=pid, addr=(addr_type, addr))
+            self.sm.drop_link(handle)  # outside the connect IRQ, where a disconnect can fail
             return
         self.add(Link(handle, addr_type, addr, pid, central))
         if pid is not None:

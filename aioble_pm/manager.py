@@ -23,6 +23,7 @@ _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
 _IRQ_PASSKEY_ACTION = const(31)
+_NOT_FOUND = b""  # "not found" for _IRQ_GET_SECRET (None would let aioble's own store answer)
 
 _JSON = "ble_secrets.json"
 _FLASH = ("read", "program", "erase", "size", "sector_size")
@@ -148,6 +149,8 @@ class PeerManager:
             self._emit(ERROR_UNEXPECTED, error=e)
             if event == _IRQ_SET_SECRET:
                 return self._store.set_failed(data, e)
+            if event == _IRQ_GET_SECRET:
+                return _NOT_FOUND  # not None: aioble's own store must not answer for our bonds
         return None
 
     # --- connections -----------------------------------------------------------------
@@ -282,7 +285,39 @@ class PeerManager:
         return await aiohooks.advertise(self, interval_us, wl, kwargs)
 
     def show(self):
-        """Print the peer table (never key material)."""
+        """Print the peer table (never key material), then capabilities()."""
         from .peerinfo import show
+        from . import caps
 
         show(self._db, self._links)
+        caps.show(caps.capabilities(self))
+
+    def capabilities(self):
+        """aioble_pm.capabilities(self): the firmware's and this store's (see caps.py)."""
+        from .caps import capabilities
+
+        return capabilities(self)
+
+    # --- backup (backup.py, docs/EXPORT.md) -------------------------------------------
+
+    def export(self, key):
+        """Every bond, its rank, app data and pin, and our IRK, encrypted and
+        authenticated with the 16-byte `key` (bytes; see docs/EXPORT.md)."""
+        from . import backup
+
+        return backup.export(self._db, key)
+
+    def restore(self, data, key):
+        """Replace all bonds with those of an export (before attach()/active(True), or
+        restart the stack after, so NimBLE loads our IRK); returns the peer IDs. A wrong
+        key or changed data raises ValueError and changes nothing."""
+        from . import backup
+
+        if self._links.all():
+            raise ValueError("restore() needs every connection closed")
+        before = self._db.ids()
+        pids = backup.restore(self._db, data, key)
+        self._sm.stack_restarted()  # no bond the stack was storing survives a restore
+        for pid in set(before) | set(pids):
+            self._idm.peer_changed(pid)
+        return pids

@@ -244,7 +244,7 @@ class SecurityManager:
                 link.peer_id = pid
                 return self.refuse(link, err or SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
         new = pid is None
-        if new and self.params is None:
+        if self.params is None:  # new keys mean a pairing: none while pairing is disabled
             return self.refuse(link, pairing_disabled())
         if info is not None and self.params is not None:
             err = self.params.shortfall(info.authenticated, info.key_size, info.sc)
@@ -289,12 +289,13 @@ class SecurityManager:
         # bond on flash, hidden from the stack while the link lasts, and drops the link.
         link.touch()
         self.start(link)
-        if link.repair is None:
-            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed
+        if link.repair is None:  # with pairing disabled nobody may pair again, whatever the app says
+            link.repair = self.params is not None and self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed
         if link.repair:
             return "delete"
         link.hidden = pid
-        self.refuse(link, SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
+        self.refuse(link, pairing_disabled() if self.params is None else
+                    SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
         link.peer_id = None  # whoever this is, it is not holding our bond's keys
         return "hide"
 

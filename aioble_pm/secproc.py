@@ -41,7 +41,7 @@ async def secure(sm, find_link, timeout_ms):
     if link.refused is not None:
         raise link.refused
     if link.proc is not None and not link.proc.done:
-        return await _join(link.proc)  # one procedure, one result for every caller
+        return await _join(link.proc, timeout_ms)  # one procedure, one result for every caller
     params = sm.params
     if link.encrypted and not link.securing() and (
             params is None or params.shortfall(link.authenticated, link.key_size) is None):
@@ -65,14 +65,21 @@ async def secure(sm, find_link, timeout_ms):
             _gap_pair(sm, link, False)
         await _await_outcome(sm, link, proc, start, timeout_ms)
     finally:
+        if not proc.done:  # cancelled: whoever joined must not wait for a result never set
+            proc.done = True
+            proc.result = SecurityError(SecurityError.TIMEOUT, "the secure() that ran the procedure was cancelled")
+            proc.flag.set()
         if link.proc is proc:
             link.proc = None
     if isinstance(proc.result, SecurityError):
         raise proc.result
     return proc.result
 
-async def _join(proc):
+async def _join(proc, timeout_ms):
+    start = time.ticks_ms()
     while not proc.done:
+        if time.ticks_diff(time.ticks_ms(), start) >= timeout_ms:
+            raise SecurityError(SecurityError.TIMEOUT, "no answer in %d ms" % timeout_ms)
         await asyncio.sleep_ms(10)
     if isinstance(proc.result, SecurityError):
         raise proc.result

@@ -38,7 +38,9 @@ def test_central_needing_passkey_fails_fast(stack):
     p = stack.board(0, name="P", sec=dict(bond=True, mitm=True, lesc=True, io=IO_DISPLAY_ONLY)).wait()
     out = c.wait()
     assert "C: secure failed reason=unsupported" in out, out
-    took = int(out.split("C: secure took ")[1].split()[0])
-    assert took < 1000, "not after SMP's 30 s timeout: %d ms" % took
+    # at once: before any SMP exchange (the central's store is never read for the
+    # peripheral's key, which NimBLE does first when it pairs); its duration is in bench/
+    central = stack.boots[0].trace()
+    assert not [line for line in central if line.startswith("GET_SECRET type=2 index=0 key=0042")], central
     assert "P: end peers=[]" in p, p
     traces.check(stack, "central_needing_passkey_fails_fast")
