@@ -29,7 +29,7 @@ DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)
 _SYSTEM = const(0xFFF0)
 SYS_OUR_IRK = const(0xFFF00001)  # our IRK (MicroPython's secret type 10, key b"irk")
 SYS_SCHEMA = const(0xFFF00002)  # u8 schema version of this layout
-SCHEMA = const(1)
+SCHEMA = const(2)  # 1 (0.1.0): rank and app data unsealed, a 1-byte schema record
 MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
 
 # Index entry (16 bytes): flags, key_size, NimBLE key (type + address LSB-first),
@@ -153,9 +153,28 @@ class PeerDB:
         self._irks = bytearray(max_peers * 16)
         self._bitmap = bytearray((max_peers + 7) >> 3)
         self.dropped = []  # peer IDs found incomplete or out of range at load and removed
+        self._upgrade()
         self._load()
 
     # --- loading ---------------------------------------------------------------------
+
+    def _upgrade(self):
+        """Seal the rank and app data records of a schema 1 store in place. A record that
+        unseals already is skipped, so a power cut halfway through is finished next boot;
+        a flash error leaves the rest for the next boot too."""
+        store = self.store
+        try:
+            old = store.read(SYS_SCHEMA)
+            if old is None or len(old) != 1 or old[0] != 1:
+                return
+            for rid in list(store.ids()):
+                if rid >> 16 < _SYSTEM and (rid & 0xFFFF) in (DATA_RANK, DATA_APP):
+                    value = store.read(rid)
+                    if value is not None and unseal(value) is None:
+                        store.write(rid, seal(value))
+            store.write(SYS_SCHEMA, seal(bytes((SCHEMA,))))
+        except OSError:
+            pass  # a damaged record stays damaged; the load reports it
 
     def _load(self):
         """Rebuild the index from the store: one pass over the record IDs, then one

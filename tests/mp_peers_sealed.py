@@ -64,3 +64,21 @@ def test_seal_round_trip_and_sizes():
     s = bytearray(peers.seal(b"abcd"))
     s[0] ^= 1
     eq(peers.unseal(s), None)
+
+
+def test_store_of_schema_1_is_sealed_at_load():
+    # 0.1.0 (schema 1, a 1-byte schema record) kept rank and app data unsealed: they must
+    # read back as they were, not as damaged
+    f = RamFlash(4 * 1024, sector_size=1024)
+    store = ZMS(f)
+    store.write(peers.record_id(0, 7), KEY + SECRET)  # PEER_SEC: key || value
+    store.write(peers.record_id(0, peers.DATA_RANK), (5).to_bytes(4, "little"))
+    store.write(peers.record_id(0, peers.DATA_APP), b"owner=ann")
+    store.write(peers.SYS_SCHEMA, bytes((1,)))
+    db = peers.PeerDB(ZMS(f))
+    eq(db.ids(), [0])
+    eq(db.rank(0), 5)
+    eq(db.app_data(0), b"owner=ann")
+    eq(peers.unseal(db.store.read(peers.SYS_SCHEMA)), bytes((peers.SCHEMA,)))
+    again = peers.PeerDB(ZMS(f))  # sealed once, not twice (also after a cut halfway)
+    eq((again.rank(0), again.app_data(0)), (5, b"owner=ann"))
