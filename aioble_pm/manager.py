@@ -48,13 +48,17 @@ class PeerManager:
         # nothing this store can use; the PM then runs on an empty store in RAM
         store, self.store_error = peers.open_store(flash)
         db = self._db = peers.PeerDB(store, max_peers, app_data_max)
-        db.mark_schema()
+        self.store_error = self.store_error or db.load_error
         self.dropped = db.dropped  # peer IDs removed at start-up (damaged, half-stored, >= max_peers)
         self._emit = Emitter()
         self._idm = IDManager(db)
         self._links = Links(self._idm, self._emit)
         self._sm = self._links.sm = SecurityManager(db, self._links, self._idm, self._emit, when_full)
-        self._sm.drop_half_bonds(self.dropped)
+        try:  # start-up writes: a flash that refuses them must not stop the boot
+            db.mark_schema()
+            self._sm.drop_half_bonds(self.dropped)
+        except OSError as e:
+            self.store_error = self.store_error or e
         self._store = NimbleStore(db, self._idm, self._sm, self._emit)
         self._ble = None
         self._aioble = False

@@ -153,10 +153,20 @@ class PeerDB:
         self._irks = bytearray(max_peers * 16)
         self._bitmap = bytearray((max_peers + 7) >> 3)
         self.dropped = []  # peer IDs found incomplete or out of range at load and removed
+        self.load_error = None  # an OSError of the load's clean-up writes (retried next boot)
         self._upgrade()
         self._load()
 
     # --- loading ---------------------------------------------------------------------
+
+    def _drop_at_load(self, pid):
+        """Remove a peer the load found unusable; a flash that cannot be written leaves
+        its records for the next boot (the index never holds the peer either way)."""
+        self.dropped.append(pid)
+        try:
+            self._delete_records(pid)
+        except OSError as e:
+            self.load_error = e
 
     def _upgrade(self):
         """Seal the rank and app data records of a schema 1 store in place. A record that
@@ -191,8 +201,7 @@ class PeerDB:
             if pid >= self.max_peers or not (has_our or has_peer):
                 # a peer beyond max_peers (the app lowered it), or leftovers of a peer
                 # whose secrets are gone (power cut during a delete): remove its records
-                self._delete_records(pid)
-                self.dropped.append(pid)
+                self._drop_at_load(pid)
                 continue
             record = None
             for sec in ((nimble.SEC_PEER,) if has_peer else ()) + ((nimble.SEC_OUR,) if has_our else ()):
@@ -204,8 +213,7 @@ class PeerDB:
                     break
                 record = None
             if record is None:  # no readable secret: the bond is unusable
-                self._delete_records(pid)
-                self.dropped.append(pid)
+                self._drop_at_load(pid)
                 continue
             self._index_secret(pid, sec, record)
             if has_our and has_peer:

@@ -50,3 +50,32 @@ async def test_peer_manager_boots_on_an_unusable_flash_with_an_event():
     ok = PM(fl=flash.RamFlash(4 * SECTOR, SECTOR))
     eq(ok.pm.store_error, None)
     eq([e for e in ok.events if e.id == aioble_pm.ERROR_UNEXPECTED], [])
+
+
+class _ReadOnly(flash.RamFlash):
+    """Flash whose programs and erases fail (worn out, write-protected): boot must go on."""
+
+    broken = False
+
+    def program(self, off, data):
+        if self.broken:
+            raise OSError(5)
+        return super().program(off, data)
+
+    def erase(self, sector):
+        if self.broken:
+            raise OSError(5)
+        return super().erase(sector)
+
+
+def test_boot_cleanup_that_cannot_write_does_not_stop_the_boot():
+    fl = _ReadOnly(4 * SECTOR, SECTOR)
+    store = peers.open_store(fl)[0]
+    key = bytes(range(7))
+    store.write(peers.record_id(0, peers.DATA_PEER_SEC), key + bytes(80))  # a half bond
+    store.write(peers.record_id(9, peers.DATA_PEER_SEC), key + bytes(80))  # beyond max_peers
+    store.write(peers.record_id(9, peers.DATA_OUR_SEC), key + bytes(80))
+    fl.broken = True
+    pm = aioble_pm.PeerManager(flash=fl, max_peers=8)  # must not raise
+    assert 9 not in pm.peer_ids(), pm.peer_ids()  # (the half bond stays: it cannot be removed)
+    assert isinstance(pm.store_error, OSError), pm.store_error
