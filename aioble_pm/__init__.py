@@ -16,6 +16,14 @@ _MANAGER = ("PeerManager", "Event", "EVICT_LRU", "REJECT", "SKIP_NO_ID_ADDR", "S
             "PROC_ENCRYPTION", "PROC_BONDING", "PROC_PAIRING")
 
 
+def capabilities(pm=None):
+    """What this firmware (and, given one, a PeerManager's store) can do: a dict, no radio
+    traffic; see aioble_pm/caps.py and the README."""
+    from .caps import capabilities
+
+    return capabilities(pm)
+
+
 def __getattr__(name):
     if name in _MANAGER:
         from . import manager as m

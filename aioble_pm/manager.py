@@ -233,6 +233,16 @@ class PeerManager:
         self._db.check(peer_id)
         self._db.rank_highest(peer_id)
 
+    def pin(self, peer_id, pinned=True):
+        """Pin a bond (True: EVICT_LRU never evicts it) or unpin it (False); kept on flash."""
+        if pinned is not True and pinned is not False:
+            raise TypeError("pinned must be True or False, not %r" % (pinned,))
+        self._db.pin(peer_id, pinned)
+
+    def pinned(self, peer_id):
+        self._db.check(peer_id)
+        return self._db.pinned(peer_id)
+
     def app_data(self, peer_id):
         return self._db.app_data(peer_id)
 

@@ -24,6 +24,8 @@ DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
 DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
 DATA_PEER_SEC = const(7)  # PM_PEER_DATA_ID_BONDING: NimBLE PEER_SEC (peer's keys, identity)
 DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)
+DATA_FLAGS = const(17)  # ours: sealed u8 of peer flags, bit 0 pinned (absent: none set)
+FLAG_PINNED = const(0x01)
 
 # System records live under a reserved peer ID, above any real one.
 _SYSTEM = const(0xFFF0)
@@ -46,6 +48,7 @@ _HAS_IRK = const(0x08)
 _AUTH = const(0x10)
 _SC = const(0x20)
 _UNPARSED = const(0x40)  # a secret with a layout we could not parse
+_PINNED = const(0x80)  # FLAG_PINNED in its DATA_FLAGS record: never evicted
 
 _SEC_DATA = {nimble.SEC_OUR: DATA_OUR_SEC, nimble.SEC_PEER: DATA_PEER_SEC}
 _SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
@@ -224,6 +227,21 @@ class PeerDB:
                 rank = None  # a damaged rank: the peer counts as least recently used
             if rank is not None and len(rank) == 4:
                 _put_u32(self._index, pid * _ENTRY + _RANK, _u32(rank, 0))
+            if data & (1 << DATA_FLAGS):
+                try:
+                    flags = unseal(store.read(record_id(pid, DATA_FLAGS)))
+                except OSError:
+                    flags = None  # damaged: not pinned (the bond itself is intact)
+                if flags is not None and len(flags) == 1 and flags[0] & FLAG_PINNED:
+                    self._index[pid * _ENTRY + _FLAGS] |= _PINNED
+
+    def reload(self):
+        """Rebuild the in-RAM index from the store (after records were written below it)."""
+        for buf in (self._index, self._irks, self._bitmap):
+            for i in range(len(buf)):
+                buf[i] = 0
+        self.dropped = []
+        self._load()
 
     def _index_secret(self, pid, sec_type, record):
         """Note in the index what a secret record (key || value) says about its peer."""
@@ -309,6 +327,19 @@ class PeerDB:
     def complete(self, peer_id):
         """Both NimBLE secrets stored (a power cut or a full flash can leave one)."""
         return self._index[peer_id * _ENTRY] & (_HAS_OUR | _HAS_PEER) == _HAS_OUR | _HAS_PEER
+
+    def pinned(self, peer_id):
+        return bool(self._index[peer_id * _ENTRY] & _PINNED)
+
+    def pin(self, peer_id, on):
+        """Pin (never evict) or unpin a stored peer; persisted as its DATA_FLAGS record."""
+        self.check(peer_id)
+        if on:
+            self.store.write(record_id(peer_id, DATA_FLAGS), seal(bytes((FLAG_PINNED,))))
+            self._index[peer_id * _ENTRY] |= _PINNED
+        else:
+            self.store.delete(record_id(peer_id, DATA_FLAGS))
+            self._index[peer_id * _ENTRY] &= ~_PINNED
 
     def key_size(self, peer_id):
         return self._index[peer_id * _ENTRY + _KEY_SIZE]
@@ -407,7 +438,7 @@ class PeerDB:
         self._bitmap[peer_id >> 3] &= ~(1 << (peer_id & 7))
 
     def _delete_records(self, peer_id):
-        for data_id in (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP):
+        for data_id in (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS):
             self.store.delete(record_id(peer_id, data_id))
 
     def rank_highest(self, peer_id):
