@@ -55,7 +55,7 @@ class _Nor:
 
 
 # dst[doff + i] &= src[i] for i < n; returns how many bytes could not take the new
-# value because a bit would have had to go from 0 to 1 (oracle: tests/zms_ref.py).
+# value because a bit would have had to go from 0 to 1 (oracle: tests/lib/zms_ref.py).
 @micropython.viper
 def _nor(dst: ptr8, doff: int, src: ptr8, n: int) -> int:
     bad = 0

@@ -60,7 +60,7 @@ def _check_buffer(value, name):
 
 @micropython.viper
 def _reverse_into(dst: ptr8, at: int, src: ptr8, off: int, n: int):
-    # dst[at:at+n] = src[off:off+n] reversed (reference: tests/nimble_ref.py)
+    # dst[at:at+n] = src[off:off+n] reversed (reference: tests/lib/nimble_ref.py)
     end = at + n
     j = off + n - 1
     while at < end:

@@ -57,7 +57,7 @@ _SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
 @micropython.viper
 def _lowest_free(bitmap: ptr8, n: int) -> int:
     """Lowest clear bit among the first n of the ID bitmap, or -1 (reference:
-    tests/peers_ref.py)."""
+    tests/lib/peers_ref.py)."""
     i = 0
     nbytes = (n + 7) >> 3
     while i < nbytes:
@@ -76,7 +76,7 @@ def _lowest_free(bitmap: ptr8, n: int) -> int:
 @micropython.viper
 def _find_key(index: ptr8, n: int, key: ptr8) -> int:
     """Peer ID whose index entry holds this 7-byte NimBLE key, or -1 (reference:
-    tests/peers_ref.py)."""
+    tests/lib/peers_ref.py)."""
     k0 = key[0]
     k1 = key[1]
     pid = 0

@@ -55,7 +55,7 @@ def check_irk(irk):
 @micropython.viper
 def random_kind(addr: ptr8) -> int:
     """KIND_STATIC/RPA/NRPA/INVALID of a random address (6 bytes, MSB-first; not checked:
-    callers check the length first; reference: tests/privacy_ref.py). Viper: no call
+    callers check the length first; reference: tests/lib/privacy_ref.py). Viper: no call
     layer on matchers' hot paths."""
     top = addr[0] >> 6
     if top == 2:
@@ -150,7 +150,7 @@ def resolve_slot(state: ptr8, aes, io, addr: ptr8) -> int:
     """-2: `addr` (6 bytes, not checked) is no valid RPA; -1: no IRK made it; else the
     slot of the IRK that did. Looks in the caches first; on a cache miss tries the
     prebuilt AES objects in list `aes` (io = [block, out], two 16-byte scratch buffers)
-    and caches the answer (reference: tests/privacy_ref.py). `state, aes, io` come from
+    and caches the answer (reference: tests/lib/privacy_ref.py). `state, aes, io` come from
     `Resolver.tables()`: matchers that keep them call this directly and spare a method
     call per address."""
     a0 = addr[0]

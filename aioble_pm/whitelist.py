@@ -38,7 +38,7 @@ def changed():
 @micropython.viper
 def _find(table: ptr8, n: int, addr_type: int, addr: ptr8, resolved: int) -> int:
     """Index of the entry with this identity address (that may match), or -1
-    (reference: tests/whitelist_ref.py)."""
+    (reference: tests/lib/whitelist_ref.py)."""
     a5 = addr[5]
     o = 0
     end = n * 8

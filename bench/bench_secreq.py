@@ -2,7 +2,7 @@
 # encrypted link, for a central that answers the first request, one whose host drops
 # it (blesim.ignore_security_requests, as NimBLE sometimes does in the connection
 # burst), and one that starts encryption itself (iOS on reconnect).
-# Run: micropython bench/bench_secreq.py [quick]  (MICROPYPATH = tests:repo root)
+# Run: micropython bench/bench_secreq.py [quick]  (MICROPYPATH = tests/lib:tests:repo root)
 import sys
 import time
 import asyncio

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(os.path.dirname(HERE), "tests"), os.path.join(os.path.dirname(HERE), "tests", "scenarios")]
+sys.path[:0] = [os.path.join(os.path.dirname(HERE), "tests", "lib"), os.path.join(os.path.dirname(HERE), "tests"), os.path.join(os.path.dirname(HERE), "tests", "scenarios")]
 import stacks  # noqa: E402
 
 TOOK = re.compile(r"P: secure (ok|failed reason=[a-z ]+)[^\n]*\nP: secure took (\d+) ms")

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "lib"))
 import mpharness  # noqa: E402
 
 ARCHS = ("x64", "x86", "xtensawin", "armv7emsp", "armv7emdp", "rv32imc")

@@ -1,4 +1,4 @@
-# Images written the way upstream ZMS writes them (tests/zmsupstream.py) are mounted
+# Images written the way upstream ZMS writes them (tests/lib/zmsupstream.py) are mounted
 # read-only: a mount programs and erases nothing, reads every value the other writer
 # stored, and the store then takes writes of its own on top of that image.
 # (Checks the unconfirmed claim of issue 9 that such a mount erased sectors and

@@ -3,7 +3,7 @@
 # with cuts inside recovery mounts too; then the cases it
 # found, replayed as fixed scenarios; and the first format of a blank partition.
 # Fill levels: 50/80/95 % of the capacity and 120 % (the store runs full: ENOSPC).
-# A longer soak: `micropython tests/zmstorn.py ROUNDS` (MICROPYPATH=tests:.).
+# A longer soak: `micropython tests/lib/zmstorn.py ROUNDS` (MICROPYPATH=tests/lib:.).
 from mptest import eq, timeout
 from aioble_pm.zms import ZMS
 from aioble_pm.flash import RamFlash, PowerCut

@@ -21,7 +21,7 @@ def test_migration_from_a_json_written_by_real_aioble(tmp_path):
         central = _start("aioble_central.py", cdir, hub.port, BLESIM_NAME="central")
         boot1 = _finish(_start("aioble_peripheral.py", pdir, hub.port, **board), 20)
         assert (pdir / "ble_secrets.json").exists(), boot1
-        script = os.path.join(mpharness.TESTS, "pm_board.py")
+        script = os.path.join(mpharness.LIB, "pm_board.py")
         boot2 = _finish(_start(os.path.relpath(script, EXAMPLES), pdir, hub.port, **board), 20)
         out = _finish(central, 20)
     print(boot1, boot2, out, sep="\n")

@@ -63,7 +63,7 @@ def helper_not_a_test():
 def run_pytest(tmp_path):
     (tmp_path / "mp_sample.py").write_text(SAMPLE)
     (tmp_path / "pytest.ini").write_text("[pytest]\npython_files = mp_*.py\n")
-    env = dict(os.environ, PYTHONPATH=mpharness.TESTS)
+    env = dict(os.environ, PYTHONPATH=mpharness.LIB)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "mpplugin", "-rA", "-p", "no:cacheprovider",
                            str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 

@@ -286,7 +286,7 @@ def test_not_a_zms_image(tmp_path):
 
 def test_every_torn_cell_image_decodes_without_crashing(tmp_path):
     # Images left by power cuts under RamFlash's torn-cell model (torn programs and
-    # erases, tests/zmstorn.py) and the same images with garbage sectors: the decoder
+    # erases, tests/lib/zmstorn.py) and the same images with garbage sectors: the decoder
     # returns a result or raises its documented ValueError, nothing else; with the
     # geometry given it always returns one, and the CLI exits 0, 1 or 2.
     run_mp("import zmstorn\nzmstorn.dump('.', 40)\n", tmp_path, timeout=300)

@@ -1,6 +1,6 @@
 """blesim: a simulated `bluetooth` module (MicroPython + NimBLE) for the unix port.
 
-`import bluetooth` (tests/bluetooth.py) gives the process's own device, like a board.
+`import bluetooth` (tests/lib/bluetooth.py) gives the process's own device, like a board.
 This module is the test-control side:
 
     blesim.device(name, public=True, layout=80)  another device in this process
@@ -21,7 +21,7 @@ BLESIM_PUBLIC (12 hex digits, or "none" for no public address) and BLESIM_LAYOUT
 (80 or 88) configure its own device. Under asyncio a background task pumps.
 """
 import os
-import utime as time  # the builtin (tests/time.py's sleeps pump)
+import utime as time  # the builtin (tests/lib/time.py's sleeps pump)
 from .air import air
 from .api import device_of
 from .device import Device

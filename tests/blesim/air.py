@@ -8,7 +8,7 @@ asyncio task (when asyncio is in use). So IRQ handlers never run inside the
 """
 import os
 import sys
-import utime as time  # the builtin: tests/time.py's sleeps pump, these must not
+import utime as time  # the builtin: tests/lib/time.py's sleeps pump, these must not
 import socket
 from . import wire
 

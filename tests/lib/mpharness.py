@@ -8,7 +8,8 @@ import shutil
 import subprocess
 import sys
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
+LIB = os.path.dirname(os.path.abspath(__file__))  # tests/lib: the helpers
+TESTS = os.path.dirname(LIB)  # tests/: test files, blesim, scenarios, traces
 ROOT = os.path.dirname(TESTS)
 
 
@@ -29,10 +30,11 @@ def mpy_cross_exe():
 
 
 def micropython_path(*first):
-    """MICROPYPATH: the given dirs, tests/, the repo root, then the user's own
+    """MICROPYPATH: the given dirs, tests/lib/ (helpers, the `bluetooth`/`time`/`machine`
+    shadows), tests/ (blesim, test files importing each other), the repo root, then the user's own
     MICROPYPATH (if set) and the unix port's defaults, where `mip install aioble`
     puts aioble (~/.micropython/lib)."""
-    parts = list(first) + [TESTS, ROOT]
+    parts = list(first) + [LIB, TESTS, ROOT]
     user = os.environ.get("MICROPYPATH")
     if user:
         parts += user.split(os.pathsep)

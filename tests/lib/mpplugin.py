@@ -2,7 +2,7 @@
 
 Files `tests/mp_*.py` are MicroPython code. Every top-level `test_*` function in them
 (plain or `async def`) becomes its own pytest item, run in a fresh `micropython`
-process (tests/mprun.py) with a fresh temporary working directory. Pass, fail (with the
+process (tests/lib/mprun.py) with a fresh temporary working directory. Pass, fail (with the
 MicroPython traceback) and skip (with its reason) are reported per function.
 `@heapsize("64k")` and `@timeout(s)` decorators (from mptest) are read from the source.
 Host-side tests are the ordinary `test_*.py` files beside them.
@@ -63,7 +63,7 @@ class MpItem(pytest.Item):
         cwd = tempfile.mkdtemp(prefix="mptest-")
         try:
             proc = mpharness.run(
-                [os.path.join(mpharness.TESTS, "mprun.py"), module, self.name],
+                [os.path.join(mpharness.LIB, "mprun.py"), module, self.name],
                 heapsize=self.heapsize, cwd=cwd, timeout=self.timeout, path=(str(self.path.parent),))
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

@@ -5,7 +5,7 @@
 # mounts that follow. After every cut the store must mount, every id must read as its
 # last acknowledged value (the interrupted one: old or new), no deleted id may come
 # back, no program may hit bits already cleared, and the store must keep working.
-# Used by tests/mp_zms_torn.py; as a soak:  micropython tests/zmstorn.py [ROUNDS]
+# Used by tests/mp_zms_torn.py; as a soak:  micropython tests/lib/zmstorn.py [ROUNDS]
 import random
 from aioble_pm.zms import ZMS, ENOSPC, CorruptError
 from aioble_pm.flash import RamFlash, PowerCut
