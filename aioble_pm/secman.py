@@ -73,10 +73,7 @@ class SecurityManager:
         if procedure != PROC_ENCRYPTION and params is None:
             err = pairing_disabled()
         elif params is not None:
-            sc = self._db.sc(pid) if pid is not None and pid in self._db else None
-            if sc is None and params.sc_only:
-                sc = False  # the binding reports no SC flag; only a stored bond tells: fail closed
-            err = params.shortfall(link.authenticated, link.key_size, sc)
+            err = self.shortfall(link)
         else:
             err = None
         if err is not None:
@@ -90,6 +87,15 @@ class SecurityManager:
                 self._emit(STORAGE_FULL, conn=link.handle, peer_id=pid)
         self._emit(CONN_SEC_SUCCEEDED, conn=link.handle, peer_id=pid, procedure=procedure)
         self.end(link, pid)
+
+    def shortfall(self, link):
+        """The SecurityError by which an encrypted link falls short of the parameters, or
+        None. The binding reports no SC flag: only a stored bond tells, else fail closed."""
+        pid = link.peer_id
+        sc = self._db.sc(pid) if pid is not None and pid in self._db else None
+        if sc is None and self.params.sc_only:
+            sc = False
+        return self.params.shortfall(link.authenticated, link.key_size, sc)
 
     def fail(self, link, err):
         """Report the procedure failed; a new bond it made is not kept."""

@@ -43,9 +43,13 @@ async def secure(sm, find_link, timeout_ms):
     if link.proc is not None and not link.proc.done:
         return await _join(link.proc, timeout_ms)  # one procedure, one result for every caller
     params = sm.params
-    if link.encrypted and not link.securing() and (
-            params is None or params.shortfall(link.authenticated, link.key_size) is None):
-        return link.peer_id
+    if link.encrypted and not link.securing():
+        err = None if params is None else sm.shortfall(link)
+        if err is None:
+            return link.peer_id
+        if err.reason == SecurityError.NOT_SC:  # no re-encryption makes a legacy link SC
+            sm.refuse(link, err)
+            raise err
     wait = sm.ra.check(link.key)
     if wait:
         raise SecurityError(SecurityError.REPEATED_ATTEMPTS, "wait %d ms" % wait)

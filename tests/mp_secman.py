@@ -282,6 +282,18 @@ async def test_cancelled_secure_does_not_strand_the_other_caller():
 
 
 @timeout(60)
+async def test_fast_path_judges_sc_only_like_a_new_procedure():
+    # an encrypted legacy link, then the app asks for sc_only: secure() must not succeed
+    a = PM()
+    h = await connect(a, Peer(le_secure=False))
+    eq(await a.pm.secure(h), 0)
+    a.pm.sec_params(bond=True, sc_only=True)
+    with raises(SecurityError) as e:
+        await a.pm.secure(h)
+    eq(e.value.reason, SecurityError.NOT_SC)
+
+
+@timeout(60)
 async def test_rejected_comparison_fails_at_once():
     # real NimBLE: the side that rejects gets no IRQ (the peer gets ENCRYPTION_UPDATE(0)),
     # so the PM must end the procedure itself, not wait for the peer to give up
