@@ -5,7 +5,8 @@
 #
 # Settings: name; role ("central" | "peripheral"); sec (kwargs of pm.sec_params, or
 # None to refuse pairing); max_peers; when_full ("reject"); at_boot (list of "delete_all",
-# "accept_bonded"); passkey / numcmp / allow_repair (answers to those events);
+# "accept_bonded", "reflash" (boot on an erased store), "restore:HEXKEY:PATH" (pm.restore
+# before attach)); export ("HEXKEY:PATH": pm.export at the end); passkey / numcmp / allow_repair (answers to those events);
 # peripheral: links (connections to take, at once), secure, secure_timeout_ms,
 # set_app_data; central: target (hex address), sessions (list of {forget, secure, read,
 # wait_ms}).
@@ -96,6 +97,11 @@ if os.getenv("AIOBLE_PM_IGNORE_SECREQ"):  # simulator only (stacks.py; on NimBLE
     import blesim
 
     blesim.ignore_security_requests(ble, int(os.getenv("AIOBLE_PM_IGNORE_SECREQ")))
+if "reflash" in cfg.get("at_boot", ()):
+    try:
+        os.remove("bonds.zms")  # the default store's image in the board's directory
+    except OSError:
+        pass
 pm = aioble_pm.PeerManager(max_peers=cfg.get("max_peers", 8),
                            when_full=aioble_pm.REJECT if cfg.get("when_full") == "reject" else aioble_pm.EVICT_LRU)
 params = cfg.get("sec", {"bond": True})
@@ -121,6 +127,11 @@ def on_event(ev):
 
 
 pm.register(on_event)
+for action in cfg.get("at_boot", ()):
+    if action.startswith("restore:"):  # before attach: NimBLE loads our IRK as it starts
+        _, key, path = action.split(":", 2)
+        with open(path, "rb") as f:
+            say("restored peers=%s", pm.restore(f.read(), key=bytes.fromhex(key)))
 pm.attach(irqtrace.TracedBLE(ble), app_irq)
 ble.active(True)
 ble.gatts_register_services(((SVC, ((CHR, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),)),))
@@ -250,6 +261,12 @@ async def main():
             for p in pm.peer_ids():
                 pm.set_app_data(p, cfg["set_app_data"].encode())
                 say("set app_data %d", p)
+    if "export" in cfg:
+        key, path = cfg["export"].split(":", 1)
+        data = pm.export(key=bytes.fromhex(key))
+        with open(path, "wb") as f:
+            f.write(data)
+        say("exported %d bytes", len(data))
     say("end peers=%s", pm.peer_ids())
 
 
