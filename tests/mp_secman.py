@@ -293,6 +293,17 @@ async def test_fast_path_judges_sc_only_like_a_new_procedure():
     eq(e.value.reason, SecurityError.NOT_SC)
 
 
+def test_unknown_layout_never_costs_a_judged_bond():
+    # EVICT_LRU evicts only for a bond it judged; a secret it cannot parse cannot be judged
+    a = PM(max_peers=1)
+    k0, k1 = bytes([0, 1, 2, 3, 4, 5, 6]), bytes([0, 9, 9, 9, 9, 9, 9])
+    eq(a.pm.irq(30, (nimble.SEC_PEER, k0, blob(k0))), True)
+    eq(a.pm.irq(30, (nimble.SEC_OUR, k0, blob(k0))), True)
+    eq(a.pm.irq(30, (nimble.SEC_PEER, k1, bytes(50))), False, "no free ID: refused, not evicting")
+    eq(a.pm.peer_ids(), [0])
+    eq(a.ids(E.PEER_EVICTED), [])
+
+
 @timeout(60)
 async def test_rejected_comparison_fails_at_once():
     # real NimBLE: the side that rejects gets no IRQ (the peer gets ENCRYPTION_UPDATE(0)),
