@@ -239,6 +239,19 @@ class PeerManager:
             raise TypeError("pinned must be True or False, not %r" % (pinned,))
         self._db.pin(peer_id, pinned)
 
+    def pairing_window(self, ms=None):
+        """Open a pairing window: new bonds only for the next `ms` milliseconds; 0 closes
+        it. Until the first call pairing is open (as without a window); a window does
+        not survive a reboot. Bonded peers re-encrypt either way. Returns the ms left
+        (None while no window was ever configured); `pairing_window()` only asks."""
+        if ms is not None:
+            if type(ms) is not int:
+                raise TypeError("ms must be an int, not %s" % type(ms).__name__)
+            if not 0 <= ms <= 0x1FFFFFFF:
+                raise ValueError("ms must be 0..%d (about 6 days), got %d" % (0x1FFFFFFF, ms))
+            self._sm.open_window(ms)
+        return self._sm.window_left()
+
     def pinned(self, peer_id):
         self._db.check(peer_id)
         return self._db.pinned(peer_id)

@@ -42,6 +42,7 @@ class SecurityManager:
         self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
         self._last_enc = None  # the link of the latest ENCRYPTION_UPDATE (upstream NimBLE stores its keys next)
         self._orphans = set()  # new bonds stored before their link was known (esp order, RPA peers)
+        self._window = None  # pairing window: None (never configured: open), else (ticks_ms, time_s, ms)
 
     def apply_params(self):
         if self.ble is not None and self.params is not None:
@@ -250,6 +251,8 @@ class SecurityManager:
                 link.peer_id = pid
                 return self.refuse(link, err or SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
         new = pid is None
+        if new and self.window_left() == 0:
+            return self.refuse(link, SecurityError(SecurityError.PAIRING_CLOSED, "no pairing window is open"))
         if self.params is None:  # new keys mean a pairing: none while pairing is disabled
             return self.refuse(link, pairing_disabled())
         if info is not None and self.params is not None:
@@ -306,12 +309,13 @@ class SecurityManager:
         return "hide"
 
     def _evict_for(self, link, judged=True):
-        """A free peer ID by evicting the lowest-ranked peer not connected now, or None
-        (REJECT, nothing evictable, or a new bond that could not be judged) after
-        STORAGE_FULL."""
+        """A free peer ID by evicting the lowest-ranked peer neither pinned nor connected
+        now, or None (REJECT, nothing evictable, or a new bond that could not be judged)
+        after STORAGE_FULL."""
         if self.when_full == EVICT_LRU and judged:
             busy = [l.peer_id for l in self._links.all()]
-            victims = sorted((self._db.rank(p), p) for p in self._db.ids() if p not in busy)
+            db = self._db
+            victims = sorted((db.rank(p), p) for p in db.ids() if p not in busy and not db.pinned(p))
             if victims:
                 pid = victims[0][1]
                 self.forget(pid)
@@ -319,6 +323,23 @@ class SecurityManager:
                 return pid
         self._emit(STORAGE_FULL, conn=link and link.handle)
         return None
+
+    def open_window(self, ms):
+        """Accept new bonds for the next ms milliseconds (0: none from now on)."""
+        self._window = (time.ticks_ms(), time.time(), ms)
+
+    def window_left(self):
+        """ms left in the pairing window (0: closed), or None: no window was configured."""
+        w = self._window
+        if w is None:
+            return None
+        if w[2]:
+            # ticks_ms wraps (after ~6 days it would look young again): time() confirms
+            age = time.ticks_diff(time.ticks_ms(), w[0])
+            if 0 <= age < w[2] and time.time() - w[1] <= w[2] // 1000 + 1:
+                return w[2] - age
+            self._window = (0, 0, 0)
+        return 0
 
     # --- GAP events ------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ class SecurityError(Exception):
     DISCONNECTED = "disconnected"
     DAMAGED = "damaged bond"  # our stored keys for this peer could not be read
     UNSUPPORTED = "unsupported"  # the binding cannot do what this pairing needs
+    PAIRING_CLOSED = "pairing closed"  # a new bond outside the pairing window (pm.pairing_window)
 
     def __init__(self, reason, detail=None):
         super().__init__("%s: %s" % (reason, detail) if detail else reason)
