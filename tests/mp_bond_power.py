@@ -7,24 +7,10 @@ import blesim
 from aioble_pm import peers, nimble, flash
 from aioble_pm.zms import ZMS
 from mptest import eq, timeout, heapsize
-from pmsim import PM, Peer, until, connect, bond
+from pmsim import PM, Peer, bond, cut_bonding
 
 SECTOR = 4096
 SIZE = 4 * SECTOR  # a small store, so that the bonding crosses a garbage collection
-
-
-async def _cut_bonding(fl, second, dev):
-    try:
-        a = PM(fl=fl, ble=dev)
-    except flash.PowerCut:
-        return
-    try:
-        h = await connect(a, second)
-        await a.pm.secure(h, timeout_ms=2000)
-    except Exception:
-        pass
-    blesim.reboot(a.ble)  # the board dies (or is done); the peer sees the link drop
-    await until(lambda: len(second.events(2)) == len(second.events(1)), what="the peer to see the link drop")
 
 
 @heapsize("4m")
@@ -43,7 +29,7 @@ async def test_torn_power_cut_at_every_flash_operation_during_bonding():
         base = fl.image()
         probe = flash.RamFlash.from_image(base, SECTOR)
         second.forget_bonds()
-        await _cut_bonding(probe, second, a.ble)
+        await cut_bonding(probe, second, a.ble)
         if sum(probe.erases):
             break
     n_ops = probe.ops
@@ -57,7 +43,7 @@ async def test_torn_power_cut_at_every_flash_operation_during_bonding():
             gc.collect()
             fl = flash.RamFlash.from_image(base, SECTOR)
             fl.cut_after(k, partial, torn=k * 131 + trial)
-            await _cut_bonding(fl, second, a.ble)
+            await cut_bonding(fl, second, a.ble)
             fl.power_on()
             eq(fl.conflicts, 0, "cut %d/%s: a program hit already-cleared bits" % (k, partial))
             db = peers.PeerDB(ZMS(fl))

@@ -8,7 +8,7 @@ import aioble_pm
 from aioble_pm import privacy, nimble, peers, flash
 from aioble_pm import SecurityError
 from mptest import raises, eq, timeout
-from pmsim import PM, Peer, until, connect, accept, disconnect, bond, gone, blob
+from pmsim import PM, Peer, until, connect, accept, disconnect, bond, gone, blob, cut_bonding
 
 
 def records(pm):
@@ -582,21 +582,8 @@ async def test_power_cut_at_every_flash_operation_during_bonding():
     base = fl.image()
     second = Peer("second")
 
-    async def second_bond(fl):
-        try:
-            a = PM(fl=fl)
-        except flash.PowerCut:
-            return
-        try:
-            h = await connect(a, second)
-            await a.pm.secure(h, timeout_ms=2000)
-        except Exception:
-            pass
-        blesim.reboot(a.ble)  # the board dies (or is done); the peer sees the link drop
-        await until(lambda: len(second.events(2)) == len(second.events(1)), what="the peer to see the link drop")
-
     probe = flash.RamFlash.from_image(base, 4096)
-    await second_bond(probe)
+    await cut_bonding(probe, second)
     n_ops = probe.ops
     assert n_ops >= 5, n_ops
     eq(peers.PeerDB(ZMS(probe)).ids(), [0, 1])
@@ -605,7 +592,7 @@ async def test_power_cut_at_every_flash_operation_during_bonding():
         for partial in (None, 8):
             fl = flash.RamFlash.from_image(base, 4096)
             fl.cut_after(k, partial)
-            await second_bond(fl)
+            await cut_bonding(fl, second)
             fl.power_on()
             db = peers.PeerDB(ZMS(fl))
             assert 0 in db, "first bond lost at cut %d" % k

@@ -161,3 +161,20 @@ async def bond(pm, peer):
     pid = await pm.pm.secure(h)
     await disconnect(pm, h)
     return pid
+
+
+async def cut_bonding(fl, peer, ble=None):
+    """One boot of a board on flash `fl` (whose power may be cut at any flash operation)
+    bonding with `peer`: whatever happens (PowerCut, a failed or timed-out securing), the
+    board then dies and the peer sees the link drop."""
+    try:
+        a = PM(fl=fl, ble=ble)
+    except flash.PowerCut:
+        return
+    try:
+        h = await connect(a, peer)
+        await a.pm.secure(h, timeout_ms=2000)
+    except Exception:  # any outcome of a bonding cut short is the point of the test
+        pass
+    blesim.reboot(a.ble)
+    await until(lambda: len(peer.events(2)) == len(peer.events(1)), what="the peer to see the link drop")
