@@ -135,6 +135,7 @@ async def test_accept_list_refuses_other_centrals():
     ev = a.ids(aioble_pm.CONN_REFUSED)[0]
     eq(ev.addr, stranger.identity())
     await until(lambda: stranger.events(8), what="the stranger's disconnect")
+    eq(a.pm.connected(ev.conn), False, "a refused central never gets a link")
     friend.ble.config(addr_mode=2)  # the friend comes back over an RPA
     h = await accept(a, friend)
     await until(lambda: a.pm.peer_id(h) == 0, what="friend admitted")

@@ -162,7 +162,7 @@ async def secure(conn):
 
 async def link(conn, serving):
     say("connected peer_id=%s (links open: %d)", pm.peer_id(conn), len(st.open))
-    if cfg.get("secure") and conn in st.open:
+    if cfg.get("secure") and conn in st.open and pm.connected(conn):  # not a refused central
         await secure(conn)
     await until(lambda: conn not in st.open, 30000, "the disconnection")
     serving.discard(conn)  # the controller may give the next link the same handle
