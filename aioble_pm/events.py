@@ -20,10 +20,15 @@ PEER_DATA_UPDATE_FAILED = const(14)
 ERROR_UNEXPECTED = const(15)
 PEER_EVICTED = const(16)
 CONN_REFUSED = const(17)  # a central not on the accept list was disconnected (.addr says who)
+BOND_MISMATCH = const(18)  # a one-sided bond (.lost: "peer" or "local"; .advice for the user)
 
 # when_full
 EVICT_LRU = const(0)
 REJECT = const(1)
+
+# pm.on_mismatch(policy)
+MISMATCH_REPORT = const(0)  # the event only (and the storm stopped)
+MISMATCH_REPAIR = const(1)  # that peer alone may pair again for 60 s (as central: our stale bond is deleted)
 
 # peer_ids(skip=...)
 SKIP_NO_ID_ADDR = const(1)
@@ -39,7 +44,7 @@ _NAMES = (
     "CONN_SEC_CONFIG_REQ", "PASSKEY_DISPLAY", "PASSKEY_REQUEST", "NUMERIC_COMPARISON",
     "STORAGE_FULL", "PEER_DELETE_SUCCEEDED", "PEER_DELETE_FAILED", "PEERS_DELETE_SUCCEEDED",
     "PEER_DATA_UPDATE_SUCCEEDED", "PEER_DATA_UPDATE_FAILED", "ERROR_UNEXPECTED", "PEER_EVICTED",
-    "CONN_REFUSED",
+    "CONN_REFUSED", "BOND_MISMATCH",
 )
 
 
@@ -52,10 +57,14 @@ class Event:
     NUMERIC_COMPARISON); procedure (CONN_SEC_START/SUCCEEDED); addr: (addr_type, addr)
     of the central (CONN_REFUSED) or of a bond not imported (STORAGE_FULL in migrate()).
     For CONN_SEC_CONFIG_REQ call `allow()` to let a bonded peer pair again.
+    BOND_MISMATCH: lost ("peer" or "local": who lost the keys), advice (what to do).
     """
 
-    def __init__(self, id, conn=None, peer_id=None, error=None, passkey=None, procedure=None, addr=None):
+    def __init__(self, id, conn=None, peer_id=None, error=None, passkey=None, procedure=None, addr=None,
+                 lost=None, advice=None):
         self.id = id
+        self.lost = lost
+        self.advice = advice
         self.addr = addr
         self.conn = conn
         self.peer_id = peer_id

@@ -252,6 +252,16 @@ class PeerManager:
             self._sm.open_window(ms)
         return self._sm.window_left()
 
+    def on_mismatch(self, policy):
+        """What to do about a one-sided bond (BOND_MISMATCH): MISMATCH_REPORT (default:
+        the event, and the reconnect storm stopped) or MISMATCH_REPAIR (that peer alone
+        may pair again within 60 s; as central our stale bond is deleted), or a
+        callable(event) returning one of them. Returns the previous policy."""
+        if not callable(policy) and policy not in (MISMATCH_REPORT, MISMATCH_REPAIR):
+            raise ValueError("policy must be MISMATCH_REPORT, MISMATCH_REPAIR or a callable")
+        old, self._sm.on_mismatch = self._sm.on_mismatch, policy
+        return old
+
     def pinned(self, peer_id):
         self._db.check(peer_id)
         return self._db.pinned(peer_id)

@@ -15,7 +15,7 @@ from . import nimble, privacy, security
 from .security import SecurityError
 from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ,
                      PASSKEY_DISPLAY, PASSKEY_REQUEST, NUMERIC_COMPARISON, STORAGE_FULL,
-                     PEER_EVICTED, EVICT_LRU, PROC_ENCRYPTION, PROC_BONDING, PROC_PAIRING)
+                     PEER_EVICTED, EVICT_LRU, PROC_ENCRYPTION, PROC_BONDING, PROC_PAIRING, MISMATCH_REPORT)
 
 _ACTION_INPUT = const(2)
 _ACTION_DISPLAY = const(3)
@@ -43,6 +43,15 @@ class SecurityManager:
         self._last_enc = None  # the link of the latest ENCRYPTION_UPDATE (upstream NimBLE stores its keys next)
         self._orphans = set()  # new bonds stored before their link was known (esp order, RPA peers)
         self._window = None  # pairing window: None (never configured: open), else (ticks_ms, time_s, ms)
+        self.on_mismatch = MISMATCH_REPORT  # pm.on_mismatch: a policy or a callable(event) -> policy
+        self._doc = None  # the bond-mismatch doctor (doctor.py), made at the first mismatch
+
+    def doctor(self):
+        if self._doc is None:
+            from .doctor import Doctor
+
+            self._doc = Doctor(self)
+        return self._doc
 
     def apply_params(self):
         if self.ble is not None and self.params is not None:
@@ -81,6 +90,8 @@ class SecurityManager:
             self.refuse(link, err)
             return
         self.ra.succeeded(link.key)
+        if self._doc is not None:
+            self._doc.healed(link.key)
         if pid is not None and pid in self._db:
             try:
                 self._db.rank_highest(pid)
@@ -246,12 +257,13 @@ class SecurityManager:
             # New keys for a bonded peer without the stack deleting the old bond first:
             # a re-pairing NimBLE did not recognise, or one after our keys were unreadable.
             err = SecurityError(SecurityError.DAMAGED, "the stored keys could not be read") if link.damaged else None
-            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid, error=err).allowed
+            doc = err is None and self.doctor().repairing(link, pid)  # (a damaged bond is ours, not a mismatch)
+            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid, error=err).allowed or doc
             if not link.repair:
                 link.peer_id = pid
                 return self.refuse(link, err or SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
         new = pid is None
-        if new and self.window_left() == 0:
+        if new and self.window_left() == 0 and not (self._doc is not None and self._doc.consume(key)):
             return self.refuse(link, SecurityError(SecurityError.PAIRING_CLOSED, "no pairing window is open"))
         if self.params is None:  # new keys mean a pairing: none while pairing is disabled
             return self.refuse(link, pairing_disabled())
@@ -299,7 +311,8 @@ class SecurityManager:
         link.touch()
         self.start(link)
         if link.repair is None:  # with pairing disabled nobody may pair again, whatever the app says
-            link.repair = self.params is not None and self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed
+            doc = self.doctor().repairing(link, pid)  # a bonded central pairs again: it lost its keys
+            link.repair = self.params is not None and (self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed or doc)
         if link.repair:
             return "delete"
         link.hidden = pid
@@ -381,6 +394,8 @@ class SecurityManager:
             link.enc_failed = err  # a vanished peer looks the same: secure() waits to see
             return
         self.settle_failure(link, err)
+        if err.reason == SecurityError.KEY_MISSING:
+            self.doctor().peer_lost(link)  # a one-sided bond: the peer lost its keys
 
     def settle_failure(self, link, err):
         if err.reason != SecurityError.KEY_MISSING and err.reason != SecurityError.DAMAGED:

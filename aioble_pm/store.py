@@ -53,6 +53,8 @@ class NimbleStore:
                 pid = None
             if pid is None and link is not None:
                 link.touch()  # e.g. the repeat-pairing check of a Pairing Request
+                if sec_type == nimble.SEC_OUR and link.peripheral and link.refused is None:
+                    sm.doctor().local_lost(link)  # the central asks for the LTK of a bond we lack
         if pid is None:
             return _NONE
         try:
