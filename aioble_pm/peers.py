@@ -1,37 +1,20 @@
 """Peer database: small integer peer IDs, each peer's records in the ZMS store, and the
 small in-RAM index rebuilt from the store at start-up.
 
-Record IDs are `(peer_id << 16) | data_id` with the Peer Manager's data IDs (FACTS §1.10).
-The NimBLE secrets of a peer are stored as `key (7 bytes) || value`, so a record names
-its peer even when the value has a layout nimble.py does not know. A peer exists while
-it has at least one secret record; its rank and app data are deleted with it.
+The records themselves (data IDs, record IDs, sealing, opening the store, schema
+upgrades) are peerrec.py's. A peer exists while it has at least one secret record; its
+rank, app data and flags are deleted with it.
 RAM per peer: a 16-byte index entry, 16 bytes of IRK and one bit of the ID bitmap.
-
-No value is trusted on the ZMS ATE's 8-bit CRC alone: values of <= 8 bytes live inside
-their ATE, where 1 torn ATE in 256 passes that CRC. Rank and app data records are
-therefore sealed: `value || CRC-32(value)` (4 bytes LE, see seal()); a record whose
-seal fails counts as damaged. Secrets and our IRK are longer than 8 bytes, so ZMS
-stores them out of line under its own CRC-32. To other ZMS readers a sealed record is
-plain bytes.
 """
 import micropython
 from micropython import const
 
 from . import nimble
-from .zms_fmt import _corrupt, _data_crc
+from .zms_fmt import corrupt
+from .peerrec import (DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
+                      SYS_OUR_IRK, SYS_SCHEMA, SCHEMA, record_id, open_store, seal, unseal, upgrade,
+                      u32 as _u32, put_u32 as _put_u32)
 
-DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
-DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
-DATA_PEER_SEC = const(7)  # PM_PEER_DATA_ID_BONDING: NimBLE PEER_SEC (peer's keys, identity)
-DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)
-DATA_FLAGS = const(17)  # ours: sealed u8 of peer flags, bit 0 pinned (absent: none set)
-FLAG_PINNED = const(0x01)
-
-# System records live under a reserved peer ID, above any real one.
-_SYSTEM = const(0xFFF0)
-SYS_OUR_IRK = const(0xFFF00001)  # our IRK (MicroPython's secret type 10, key b"irk")
-SYS_SCHEMA = const(0xFFF00002)  # u8 schema version of this layout
-SCHEMA = const(2)  # 1 (0.1.0): rank and app data unsealed, a 1-byte schema record
 MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
 
 # Index entry (16 bytes): flags, key_size, NimBLE key (type + address LSB-first),
@@ -95,52 +78,6 @@ def _find_key(index: ptr8, n: int, key: ptr8) -> int:
     return -1
 
 
-def _u32(buf, o):
-    return buf[o] | buf[o + 1] << 8 | buf[o + 2] << 16 | buf[o + 3] << 24
-
-
-def _put_u32(buf, o, v):
-    for i in range(4):
-        buf[o + i] = (v >> (8 * i)) & 0xFF
-
-
-def record_id(peer_id, data_id):
-    return (peer_id << 16) | data_id
-
-
-def open_store(flash):
-    """Mount the ZMS store on `flash`: (store, None). When no sector of it is usable
-    (every sector closed, or only another ZMS format or version: zms.CorruptError
-    "no usable sector"), returns (an empty store in RAM, that error) instead and
-    leaves the flash as it is, so the board still runs (bonds last until reset) and
-    the damaged image can be read off with tools/zms_decode.py."""
-    from .zms import ZMS, CorruptError
-
-    try:
-        return ZMS(flash), None
-    except CorruptError as e:
-        from .flash import RamFlash
-
-        S = flash.sector_size
-        return ZMS(RamFlash(2 * S, S, flash.write_block)), e
-
-
-def seal(value):
-    """The record for a small value: value || CRC-32(value), 4 bytes little-endian."""
-    out = bytearray(len(value) + 4)
-    out[0 : len(value)] = value
-    _put_u32(out, len(value), _data_crc(value))
-    return out
-
-
-def unseal(record):
-    """The value in a sealed record, or None if there is none or its CRC-32 fails."""
-    if record is None or len(record) < 5:
-        return None
-    v = memoryview(record)[0 : len(record) - 4]
-    return bytes(v) if _data_crc(v) == _u32(record, len(record) - 4) else None
-
-
 class PeerDB:
     """Peers in a ZMS store. Methods take and return peer IDs (ints 0..max_peers-1)."""
 
@@ -157,7 +94,7 @@ class PeerDB:
         self._bitmap = bytearray((max_peers + 7) >> 3)
         self.dropped = []  # peer IDs found incomplete or out of range at load and removed
         self.load_error = None  # an OSError of the load's clean-up writes (retried next boot)
-        self._upgrade()
+        upgrade(store)
         self._load()
 
     # --- loading ---------------------------------------------------------------------
@@ -171,24 +108,6 @@ class PeerDB:
         except OSError as e:
             self.load_error = e
 
-    def _upgrade(self):
-        """Seal the rank and app data records of a schema 1 store in place. A record that
-        unseals already is skipped, so a power cut halfway through is finished next boot;
-        a flash error leaves the rest for the next boot too."""
-        store = self.store
-        try:
-            old = store.read(SYS_SCHEMA)
-            if old is None or len(old) != 1 or old[0] != 1:
-                return
-            for rid in list(store.ids()):
-                if rid >> 16 < _SYSTEM and (rid & 0xFFFF) in (DATA_RANK, DATA_APP):
-                    value = store.read(rid)
-                    if value is not None and unseal(value) is None:
-                        store.write(rid, seal(value))
-            store.write(SYS_SCHEMA, seal(bytes((SCHEMA,))))
-        except OSError:
-            pass  # a damaged record stays damaged; the load reports it
-
     def _load(self):
         """Rebuild the index from the store: one pass over the record IDs, then one
         secret record (PEER_SEC, whose IRK we need, else OUR_SEC) and the rank per peer."""
@@ -196,7 +115,7 @@ class PeerDB:
         found = {}  # peer ID -> bit (1 << data_id) for each of its records
         for rid in store.ids():
             pid = rid >> 16
-            if pid < _SYSTEM:
+            if pid < SYSTEM:
                 found[pid] = found.get(pid, 0) | (1 << min(rid & 0xFFFF, 31))
         for pid, data in found.items():
             has_our = data & (1 << DATA_OUR_SEC)
@@ -469,7 +388,7 @@ class PeerDB:
         record = self.store.read(record_id(peer_id, DATA_APP))
         value = unseal(record)
         if record is not None and value is None:
-            raise _corrupt("app data of peer %d: CRC-32 mismatch" % peer_id)
+            raise corrupt("app data of peer %d: CRC-32 mismatch" % peer_id)
         return value
 
     def set_app_data(self, peer_id, data):

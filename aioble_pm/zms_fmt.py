@@ -168,3 +168,8 @@ def _check_id(ident):
         raise TypeError("id must be an int, not %s" % type(ident).__name__)
     if not 0 <= ident <= 0xFFFFFFFE:
         raise ValueError("id must be in 0..0xFFFFFFFE, got %r" % ident)
+
+
+# The names the peer database (peers.py), the one user outside the store, seals with.
+corrupt = _corrupt
+data_crc = _data_crc
