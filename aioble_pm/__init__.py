@@ -19,8 +19,8 @@ _MANAGER = ("PeerManager", "Event", "EVICT_LRU", "REJECT", "SKIP_NO_ID_ADDR", "S
 
 def capabilities(pm=None):
     """What this firmware (and, given one, a PeerManager's store) can do: a dict, no radio
-    traffic; see aioble_pm/caps.py and the README."""
-    from .caps import capabilities
+    traffic; see aioble_pm/more.py and the README."""
+    from .more import capabilities
 
     return capabilities(pm)
 

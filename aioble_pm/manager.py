@@ -233,39 +233,6 @@ class PeerManager:
         self._db.check(peer_id)
         self._db.rank_highest(peer_id)
 
-    def pin(self, peer_id, pinned=True):
-        """Pin a bond (True: EVICT_LRU never evicts it) or unpin it (False); kept on flash."""
-        if pinned is not True and pinned is not False:
-            raise TypeError("pinned must be True or False, not %r" % (pinned,))
-        self._db.pin(peer_id, pinned)
-
-    def pairing_window(self, ms=None):
-        """Open a pairing window: new bonds only for the next `ms` milliseconds; 0 closes
-        it. Until the first call pairing is open (as without a window); a window does
-        not survive a reboot. Bonded peers re-encrypt either way. Returns the ms left
-        (None while no window was ever configured); `pairing_window()` only asks."""
-        if ms is not None:
-            if type(ms) is not int:
-                raise TypeError("ms must be an int, not %s" % type(ms).__name__)
-            if not 0 <= ms <= 0x1FFFFFFF:
-                raise ValueError("ms must be 0..%d (about 6 days), got %d" % (0x1FFFFFFF, ms))
-            self._sm.open_window(ms)
-        return self._sm.window_left()
-
-    def on_mismatch(self, policy):
-        """What to do about a one-sided bond (BOND_MISMATCH): MISMATCH_REPORT (default:
-        the event, and the reconnect storm stopped) or MISMATCH_REPAIR (that peer alone
-        may pair again within 60 s; as central our stale bond is deleted), or a
-        callable(event) returning one of them. Returns the previous policy."""
-        if not callable(policy) and policy not in (MISMATCH_REPORT, MISMATCH_REPAIR):
-            raise ValueError("policy must be MISMATCH_REPORT, MISMATCH_REPAIR or a callable")
-        old, self._sm.on_mismatch = self._sm.on_mismatch, policy
-        return old
-
-    def pinned(self, peer_id):
-        self._db.check(peer_id)
-        return self._db.pinned(peer_id)
-
     def app_data(self, peer_id):
         return self._db.app_data(peer_id)
 
@@ -324,37 +291,18 @@ class PeerManager:
     def show(self):
         """Print the peer table (never key material), then capabilities()."""
         from .peerinfo import show
-        from . import caps
+        from . import more
 
         show(self._db, self._links)
-        caps.show(caps.capabilities(self))
+        more.show_caps(more.capabilities(self))
 
-    def capabilities(self):
-        """aioble_pm.capabilities(self): the firmware's and this store's (see caps.py)."""
-        from .caps import capabilities
+    def __getattr__(self, name):
+        """The optional parts of the API, loaded on first use (more.py): capabilities(),
+        export(key), restore(data, key), pin(peer_id, pinned), pinned(peer_id),
+        pairing_window(ms), on_mismatch(policy); see the README."""
+        from . import more
 
-        return capabilities(self)
-
-    # --- backup (backup.py, docs/EXPORT.md) -------------------------------------------
-
-    def export(self, key):
-        """Every bond, its rank, app data and pin, and our IRK, encrypted and
-        authenticated with the 16-byte `key` (bytes; see docs/EXPORT.md)."""
-        from . import backup
-
-        return backup.export(self._db, key)
-
-    def restore(self, data, key):
-        """Replace all bonds with those of an export (before attach()/active(True), or
-        restart the stack after, so NimBLE loads our IRK); returns the peer IDs. A wrong
-        key or changed data raises ValueError and changes nothing."""
-        from . import backup
-
-        if self._links.all():
-            raise ValueError("restore() needs every connection closed")
-        before = self._db.ids()
-        pids = backup.restore(self._db, data, key)
-        self._sm.stack_restarted()  # no bond the stack was storing survives a restore
-        for pid in set(before) | set(pids):
-            self._idm.peer_changed(pid)
-        return pids
+        if name not in more.NAMES:
+            raise AttributeError(name)
+        f = getattr(more, name)
+        return lambda *args, **kw: f(self, *args, **kw)

@@ -42,13 +42,13 @@ class SecurityManager:
         self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
         self._last_enc = None  # the link of the latest ENCRYPTION_UPDATE (upstream NimBLE stores its keys next)
         self._orphans = set()  # new bonds stored before their link was known (esp order, RPA peers)
-        self._window = None  # pairing window: None (never configured: open), else (ticks_ms, time_s, ms)
+        self.window = None  # pm.pairing_window: a policy.Window once configured (None: pairing open)
         self.on_mismatch = MISMATCH_REPORT  # pm.on_mismatch: a policy or a callable(event) -> policy
-        self._doc = None  # the bond-mismatch doctor (doctor.py), made at the first mismatch
+        self._doc = None  # the bond-mismatch doctor (policy.py), made at the first mismatch
 
     def doctor(self):
         if self._doc is None:
-            from .doctor import Doctor
+            from .policy import Doctor
 
             self._doc = Doctor(self)
         return self._doc
@@ -263,7 +263,7 @@ class SecurityManager:
                 link.peer_id = pid
                 return self.refuse(link, err or SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
         new = pid is None
-        if new and self.window_left() == 0 and not (self._doc is not None and self._doc.consume(key)):
+        if new and self.window is not None and self.window.refuses(key, self._doc):
             return self.refuse(link, SecurityError(SecurityError.PAIRING_CLOSED, "no pairing window is open"))
         if self.params is None:  # new keys mean a pairing: none while pairing is disabled
             return self.refuse(link, pairing_disabled())
@@ -336,23 +336,6 @@ class SecurityManager:
                 return pid
         self._emit(STORAGE_FULL, conn=link and link.handle)
         return None
-
-    def open_window(self, ms):
-        """Accept new bonds for the next ms milliseconds (0: none from now on)."""
-        self._window = (time.ticks_ms(), time.time(), ms)
-
-    def window_left(self):
-        """ms left in the pairing window (0: closed), or None: no window was configured."""
-        w = self._window
-        if w is None:
-            return None
-        if w[2]:
-            # ticks_ms wraps (after ~6 days it would look young again): time() confirms
-            age = time.ticks_diff(time.ticks_ms(), w[0])
-            if 0 <= age < w[2] and time.time() - w[1] <= w[2] // 1000 + 1:
-                return w[2] - age
-            self._window = (0, 0, 0)
-        return 0
 
     # --- GAP events ------------------------------------------------------------------
 

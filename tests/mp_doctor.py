@@ -1,4 +1,4 @@
-# The bond-mismatch doctor (aioble_pm/doctor.py): one-sided bonds recognised from the
+# The bond-mismatch doctor (aioble_pm/policy.py): one-sided bonds recognised from the
 # stack's signatures, one BOND_MISMATCH event, the storm stopped, pm.on_mismatch policies.
 import aioble_pm
 from aioble_pm import SecurityError
