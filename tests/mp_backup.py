@@ -207,6 +207,11 @@ def test_capabilities_without_and_with_a_peer_manager():
     free = caps["free_bytes"]
     assert 0 < free <= 7 * 4096, free
     eq(aioble_pm.capabilities(a.pm), caps)
+    with raises(AttributeError, "no_such_method"):
+        a.pm.no_such_method  # (the optional API is found by name; nothing else is)
+    import sys
+
+    assert "aioble_pm.backup" not in sys.modules, "backup.py loads only for export/restore"
 
 
 def test_capabilities_sees_a_cccd_module_when_importable():
