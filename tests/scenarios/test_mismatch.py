@@ -4,6 +4,8 @@ raises no IRQ after the negative LTK reply, so it used to wait for its whole tim
 and each side reports one BOND_MISMATCH: the board "we lost the bond", the central
 "the peer did"."""
 
+import traces
+
 
 def test_one_sided_bond_reported_once_on_each_side(stack):
     c = stack.central(1, name="C", sessions=[{}, {"wait_ms": 6000}])
@@ -19,3 +21,4 @@ def test_one_sided_bond_reported_once_on_each_side(stack):
     assert "C: event BOND_MISMATCH peer_id=0 reason=key missing" in out, out
     assert out.count("BOND_MISMATCH") == 1, out
     assert "C: end peers=[0]" in out, "the default policy keeps the central's bond:\n" + out
+    traces.check(stack, "one_sided_bond_reported_once_on_each_side")

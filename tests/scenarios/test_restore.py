@@ -2,6 +2,8 @@
 again (an erased store), restores the export before the stack starts, and the bonded
 central reconnects and re-encrypts with its old keys: no pairing, no key written on
 either side."""
+import traces
+
 KEY = "00112233445566778899aabbccddeeff"
 
 
@@ -21,6 +23,7 @@ def test_restore_after_reflash_reencrypts_without_pairing(stack):
     assert "PEER_DATA_UPDATE_SUCCEEDED" not in second, "the central stored no new keys:\n" + out
     assert out.count("C: link encrypted=1 authenticated=0 bonded=1 key_size=16") == 2, out
     assert "C: end peers=[0]" in out, out
+    traces.check(stack, "restore_after_reflash_reencrypts_without_pairing")
 
 
 def test_reflash_without_restore_cannot_reencrypt(stack):
@@ -32,3 +35,4 @@ def test_reflash_without_restore_cannot_reencrypt(stack):
     assert "P: secure ok peer_id=0" in p1, p1
     assert "P: boot peers=[]" in p2 and "P: secure ok" not in p2, p2
     assert out.count("C: link encrypted=1") == 1, out
+    traces.check(stack, "reflash_without_restore_cannot_reencrypt")
