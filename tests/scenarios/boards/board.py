@@ -6,7 +6,8 @@
 # Settings: name; role ("central" | "peripheral"); sec (kwargs of pm.sec_params, or
 # None to refuse pairing); max_peers; when_full ("reject"); at_boot (list of "delete_all",
 # "accept_bonded", "reflash" (boot on an erased store), "restore:HEXKEY:PATH" (pm.restore
-# before attach)); export ("HEXKEY:PATH": pm.export at the end); passkey / numcmp / allow_repair (answers to those events);
+# before attach), "window:MS" (pm.pairing_window), "caps" (print pm.capabilities()));
+# pin_all (pin every peer after serving); export ("HEXKEY:PATH": pm.export at the end); passkey / numcmp / allow_repair (answers to those events);
 # peripheral: links (connections to take, at once), secure, secure_timeout_ms,
 # set_app_data; central: target (hex address), sessions (list of {forget, secure, read,
 # wait_ms}).
@@ -138,6 +139,12 @@ ble.gatts_register_services(((SVC, ((CHR, bluetooth.FLAG_READ | bluetooth.FLAG_N
 for action in cfg.get("at_boot", ()):
     if action == "delete_all":
         pm.delete_all()
+    elif action.startswith("window:"):  # pm.pairing_window(MS): new bonds only while open
+        pm.pairing_window(int(action[7:]))
+    elif action == "caps":
+        c = pm.capabilities()
+        say("caps binding=%s passkey_as_central=%s peers=%d max_peers=%d", c["binding"], c["passkey_as_central"],
+            c["peers"], c["max_peers"])
     elif action == "accept_bonded":
         # device privacy: a bonded central that gave an IRK may still use its identity
         # address (MicroPython and BlueZ centrals do); network privacy would refuse it
@@ -257,6 +264,10 @@ async def main():
             await visit(s)
     else:
         await serve()
+        if cfg.get("pin_all"):
+            for p in pm.peer_ids():
+                pm.pin(p, True)
+                say("pinned %d", p)
         if "set_app_data" in cfg:
             for p in pm.peer_ids():
                 pm.set_app_data(p, cfg["set_app_data"].encode())
