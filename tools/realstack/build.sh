@@ -4,7 +4,7 @@
 # trees you already have. Nothing is downloaded.
 #
 #   tools/realstack/build.sh --micropython DIR [--nimble DIR] [--axtls DIR]
-#                            [--micropython-lib DIR] [--out DIR] [--jobs N]
+#                            [--micropython-lib DIR] [--out DIR] [--jobs N] [--m32]
 #
 #   --micropython      a git checkout of micropython/micropython (tested: 1c3c2011)
 #   --nimble, --axtls, --micropython-lib
@@ -13,14 +13,17 @@
 #                      lib/micropython-lib; needed only where DIR/lib/<name> is empty.
 #                      The pinned commit is exported into DIR/lib/<name> (git archive).
 #   --out              where micropython and afalg_shim.so go (default: ./realstack-build)
+#   --m32              a 32-bit build (gcc-multilib), OUT/micropython-32, the size boards
+#                      have (footprint benches: AIOBLE_PM_BENCH_MICROPYTHON); no shim
 #   USER_C_MODULES=... (environment) is passed to make, for a user C module.
 #
 # Then: AIOBLE_PM_NIMBLE_MICROPYTHON=OUT/micropython ./dev test -m nimble
 set -e
 HERE="$(cd "$(dirname "$0")" && pwd)"
-MP="" NIMBLE="" AXTLS="" MPLIB="" OUT="realstack-build" JOBS="${JOBS:-2}"
+MP="" NIMBLE="" AXTLS="" MPLIB="" OUT="realstack-build" JOBS="${JOBS:-2}" M32=""
 while [ $# -gt 0 ]; do
     case "$1" in
+        --m32) M32=1; shift; continue ;;
         --micropython) MP="$2" ;;
         --nimble) NIMBLE="$2" ;;
         --axtls) AXTLS="$2" ;;
@@ -74,12 +77,17 @@ OUT="$(cd "$OUT" && pwd)"
 make -C "$MP/mpy-cross" -j"$JOBS"
 # BTREE and FFI need submodules we do not use; SSL through axTLS gives cryptolib.
 # A changed variable needs a clean BUILD directory, hence a name of our own.
-make -C "$MP/ports/unix" -j"$JOBS" BUILD=build-aioble_pm-nimble \
+if [ -n "$M32" ]; then  # own BUILD dir and output name: objects and binary differ in size
+    BUILD=build-aioble_pm-nimble-32 EXE=micropython-32 BITS="CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32"
+else
+    BUILD=build-aioble_pm-nimble EXE=micropython BITS=""
+fi
+make -C "$MP/ports/unix" -j"$JOBS" BUILD=$BUILD $BITS \
     MICROPY_PY_BLUETOOTH=1 MICROPY_BLUETOOTH_NIMBLE=1 \
     MICROPY_PY_BTREE=0 MICROPY_PY_FFI=0 \
     MICROPY_PY_SSL=1 MICROPY_SSL_AXTLS=1 MICROPY_SSL_MBEDTLS=0 \
     ${USER_C_MODULES:+USER_C_MODULES="$USER_C_MODULES"}
-cp "$MP/ports/unix/build-aioble_pm-nimble/micropython" "$OUT/micropython"
-sh "$HERE/build_shim.sh" "$OUT/afalg_shim.so"
-"$OUT/micropython" -c "import bluetooth, cryptolib, sys; print('build.sh: ok,', sys.implementation._build if hasattr(sys.implementation, '_build') else '', sys.version)"
-echo "build.sh: $OUT/micropython and $OUT/afalg_shim.so"
+cp "$MP/ports/unix/$BUILD/micropython" "$OUT/$EXE"
+[ -n "$M32" ] || sh "$HERE/build_shim.sh" "$OUT/afalg_shim.so"
+"$OUT/$EXE" -c "import bluetooth, cryptolib, sys; print('build.sh: ok,', sys.implementation._build if hasattr(sys.implementation, '_build') else '', sys.version)"
+if [ -n "$M32" ]; then echo "build.sh: $OUT/$EXE"; else echo "build.sh: $OUT/$EXE and $OUT/afalg_shim.so"; fi
