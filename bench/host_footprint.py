@@ -222,6 +222,9 @@ def stack_lines(b, kind, path, tmp, have_aioble, quick):
         print("(%s, %s: no aioble: nesting of attach(ble) instead of attach())" % (b.tag, kind))
     out = run(b.exe, PLAIN % {"work": work}, path, tempfile.mkdtemp(dir=tmp))
     print("(%s, %s: `%s` on the main thread: %s)" % (b.tag, kind, work, field(out, "outcome")))
+    if b.bt:  # the simulator's bluetooth shadows the binary's (it is extensible): the test setup
+        out = run(b.exe, PLAIN % {"work": work}, [mpharness.LIB, mpharness.TESTS] + path, tempfile.mkdtemp(dir=tmp))
+        print("(%s, %s: same with the simulator's bluetooth on the path: %s)" % (b.tag, kind, field(out, "outcome")))
     out = run(b.exe, TRACE % {"work": work}, path, tempfile.mkdtemp(dir=tmp))
     depth, used = field(out, "depth").split()
     print("bench: import_depth_%s_%s_%s = %s modules" % (label, kind, b.tag, depth))
