@@ -94,7 +94,7 @@ def _header(b: ptr8, a: int, size: int) -> int:
                 close = off // a
     e = a
     ok = (b[e + 2] & b[e + 3] & b[e + 4] & b[e + 5] & b[e + 6] & b[e + 7]) == 0xFF
-    if ok:
+    if ok:  # the ATE's CRC-8, inlined: in viper a call per ATE costs more than the loop
         c = 0xFF
         i = e + 1
         while i < e + 16:

@@ -85,7 +85,7 @@ def _scan(buf: ptr8, j: int, end: int, ctx: ptr32, table: ptr32) -> int:
                 continue
         ok = buf[o + 1] == cyc
         n = buf[o + 2] | (buf[o + 3] << 8)
-        if ok:
+        if ok:  # the ATE's CRC-8, inlined: in viper a call per ATE costs more than the loop
             c = 0xFF
             i = o + 1
             while i < o + 16:
