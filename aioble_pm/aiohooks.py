@@ -1,7 +1,8 @@
 """Everything that touches aioble: putting the PM's IRQ handler first, the handle of a
 DeviceConnection, scanning for whitelisted peers, connecting to a bonded peer behind its
 current RPA, and advertising to whitelisted centrals only. The one module that uses
-aioble's private parts (`core._irq_handlers`, `DeviceConnection._conn_handle`,
+aioble's private parts (`core._irq_handlers`, `DeviceConnection._conn_handle`, the
+`_tuple()`/`_value_handle` of registered services,
 `central._connecting`, `Device._connection`; FACTS §5), so a raw-`bluetooth` app never
 imports it.
 """
@@ -12,6 +13,7 @@ from aioble import core
 
 
 _hooked = None  # the handler (of the last attached PeerManager) in aioble's dispatch
+_register_orig = None  # aioble's own register_services, once watch_registration wrapped it
 
 
 def hook(handler, shutdown):
@@ -29,6 +31,32 @@ def hook(handler, shutdown):
     _hooked = handler
     core.register_irq_handler(None, shutdown)
     return core.ble
+
+
+def watch_registration(on_registered):
+    """After each aioble.register_services(*services), call on_registered(defs, handles)
+    with what aioble gave gatts_register_services and the handles it got back (gatts.py
+    keeps the database's table). Wraps aioble's function once."""
+    global _register_orig
+    from aioble import server
+
+    if _register_orig is None:
+        _register_orig = server.register_services
+    orig = _register_orig
+
+    def register_services(*services):
+        orig(*services)
+        handles = []
+        for s in services:
+            hs = []
+            for c in s.characteristics:
+                hs.append(c._value_handle)
+                for d in c.descriptors:
+                    hs.append(d._value_handle)
+            handles.append(hs)
+        on_registered(tuple(s._tuple() for s in services), handles)
+
+    server.register_services = aioble.register_services = register_services
 
 
 def conn_handle(conn):

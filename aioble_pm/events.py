@@ -21,6 +21,8 @@ ERROR_UNEXPECTED = const(15)
 PEER_EVICTED = const(16)
 CONN_REFUSED = const(17)  # a central not on the accept list was disconnected (.addr says who)
 BOND_MISMATCH = const(18)  # a one-sided bond (.lost: "peer" or "local"; .advice for the user)
+LOCAL_DB_CHANGED = const(19)  # Service Changed armed: pm.local_db_changed(), or a new database at start-up
+SERVICE_CHANGED_CONFIRMED = const(20)  # a client confirmed the Service Changed indication
 
 # when_full
 EVICT_LRU = const(0)
@@ -44,7 +46,7 @@ _NAMES = (
     "CONN_SEC_CONFIG_REQ", "PASSKEY_DISPLAY", "PASSKEY_REQUEST", "NUMERIC_COMPARISON",
     "STORAGE_FULL", "PEER_DELETE_SUCCEEDED", "PEER_DELETE_FAILED", "PEERS_DELETE_SUCCEEDED",
     "PEER_DATA_UPDATE_SUCCEEDED", "PEER_DATA_UPDATE_FAILED", "ERROR_UNEXPECTED", "PEER_EVICTED",
-    "CONN_REFUSED", "BOND_MISMATCH",
+    "CONN_REFUSED", "BOND_MISMATCH", "LOCAL_DB_CHANGED", "SERVICE_CHANGED_CONFIRMED",
 )
 
 

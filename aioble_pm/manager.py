@@ -7,7 +7,7 @@ IRQ is answered "not found"/"not stored" (the stack asks from inside its operati
 """
 from micropython import const
 
-from . import peers, security
+from . import nimble, peers, security
 from .events import *  # noqa: F401,F403 (the event constants are PeerManager's API too)
 from .events import Emitter, Event
 from .links import Links
@@ -19,6 +19,7 @@ _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_PERIPHERAL_CONNECT = const(7)
 _IRQ_PERIPHERAL_DISCONNECT = const(8)
+_IRQ_GATTS_INDICATE_DONE = const(20)
 _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
@@ -26,6 +27,7 @@ _IRQ_PASSKEY_ACTION = const(31)
 _NOT_FOUND = b""  # "not found" for _IRQ_GET_SECRET (None would let aioble's own store answer)
 
 _JSON = "ble_secrets.json"
+_told = False  # "no CCCD module" was printed
 _FLASH = ("read", "program", "erase", "size", "sector_size")
 
 
@@ -62,6 +64,7 @@ class PeerManager:
         self._store = NimbleStore(db, self._idm, self._sm, self._emit)
         self._ble = None
         self._aioble = False
+        self._gatts = None
 
     def __repr__(self):
         return "<PeerManager %d/%d peers>" % (self._db.count(), self._db.max_peers)
@@ -99,10 +102,12 @@ class PeerManager:
         """Take over the secret store, before `ble.active(True)`: first in aioble's IRQ
         dispatch (ble=None), or raw `attach(ble, irq)` installing `ble.irq` and passing
         what the PM does not answer to `irq(event, data)`. Imports ble_secrets.json once."""
+        self._gatts_start()
         if ble is None:
             from . import aiohooks
 
             ble = aiohooks.hook(self.irq, self._sm.stack_restarted)
+            aiohooks.watch_registration(self._registered)
             self._aioble = True
         else:
             app = irq
@@ -119,6 +124,44 @@ class PeerManager:
         self.migrate()
         self._sm.apply_params()
         return ble
+
+    def _gatts_start(self):
+        global _told
+        mod = nimble.cccd_module()
+        if mod is None:
+            if not _told:
+                print("aioble_pm: no _aioble_pm_cccd in this firmware: CCCDs of bonded peers are not kept")
+                _told = True
+            return
+        from .gatts import GattServer
+
+        self._gatts = self._store.gatts = GattServer(mod, self._db, self._idm, self._sm, self._links, self._emit)
+
+    def _registered(self, defs, handles):
+        if self._gatts is not None:
+            try:
+                self._gatts.registered(defs, handles)
+            except Exception as e:  # the app's registration itself succeeded
+                self._emit(ERROR_UNEXPECTED, error=e)
+
+    def register_services(self, services):
+        """Raw `bluetooth` apps: `ble.gatts_register_services(services)` through the PM,
+        which keeps the database's table for Service Changed (aioble's register_services
+        is watched after attach()). Returns the handles."""
+        if self._ble is None:
+            raise RuntimeError("attach() first")
+        handles = self._ble.gatts_register_services(services)
+        self._registered(services, handles)
+        return handles
+
+    def local_db_changed(self, start=1, end=0xFFFF):
+        """Send Service Changed (start..end) to subscribed peers: now if connected, when
+        they reconnect if bonded (Nordic's pm_local_database_has_changed). False (nothing
+        sent) without the firmware's CCCD module."""
+        if self._gatts is None:
+            return False
+        self._gatts.local_db_changed(start, end)
+        return True
 
     def migrate(self, path=_JSON):
         """Import aioble's `ble_secrets.json` once (see migrate.py); returns the number
@@ -149,6 +192,8 @@ class PeerManager:
                 self._sm.encryption_update(*data)
             elif event == _IRQ_PASSKEY_ACTION:
                 self._sm.passkey_action(*data)
+            elif event == _IRQ_GATTS_INDICATE_DONE and self._gatts is not None:
+                self._gatts.indicate_done(*data)
         except Exception as e:
             self._emit(ERROR_UNEXPECTED, error=e)
             if event == _IRQ_SET_SECRET:

@@ -14,11 +14,10 @@ from esp-nimble 1.5 (88).
 import sys
 
 from .events import MISMATCH_REPORT, MISMATCH_REPAIR
+from .nimble import cccd_module
 
 NAMES = ("capabilities", "export", "restore", "pin", "pinned", "pairing_window", "on_mismatch")
 
-# Native CCCD-persistence module of issue 13 (a user C module); any of these names.
-CCCD_MODULES = ("_aioble_pm_cccd", "aioble_pm_cccd")
 
 _BTSTACK_WHY = ("BTstack's binding never asks the Python secret store (bonds live in RAM, "
                 "4 at most) and Pico W's build has no gap_pair: aioble_pm cannot store its bonds")
@@ -81,7 +80,7 @@ def capabilities(pm=None):
         # MicroPython's binding raises _IRQ_PASSKEY_ACTION only as peripheral
         "passkey_as_central": False,
         "numcmp_as_central": False,
-        "cccd": any(_importable(n) for n in CCCD_MODULES),
+        "cccd": cccd_module() is not None,  # native/aioble_pm_cccd is in this firmware
         "cryptolib": _importable("cryptolib"),
         "platform": sys.platform,
     }

@@ -16,7 +16,7 @@ from micropython import const
 # Secret types of _IRQ_GET_SECRET / _IRQ_SET_SECRET.
 SEC_OUR = const(1)  # BLE_STORE_OBJ_TYPE_OUR_SEC: keys we distributed to the peer
 SEC_PEER = const(2)  # BLE_STORE_OBJ_TYPE_PEER_SEC: keys the peer distributed to us
-SEC_CCCD = const(3)  # never stored by MicroPython's binding
+SEC_CCCD = const(3)  # BLE_STORE_OBJ_TYPE_CCCD: only with the firmware module (gatts.py)
 SEC_OUR_IRK = const(10)  # MicroPython's own: our IRK, key b"irk", 16-byte value
 
 # Blob offsets. Upstream mynewt-nimble, sizeof 80:
@@ -52,6 +52,16 @@ _SC_BIT = const(0x04)
 _BUFFERS = (bytes, bytearray, memoryview)
 _NO_IRK = bytes(16)
 
+
+
+def cccd_module():
+    """The firmware's CCCD module (native/aioble_pm_cccd, by either name), or None."""
+    for name in ("_aioble_pm_cccd", "aioble_pm_cccd"):
+        try:
+            return __import__(name)
+        except ImportError:
+            pass
+    return None
 
 def _check_buffer(value, name):
     if type(value) not in _BUFFERS:

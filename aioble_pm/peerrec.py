@@ -19,13 +19,17 @@ DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
 DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
 DATA_PEER_SEC = const(7)  # PM_PEER_DATA_ID_BONDING: NimBLE PEER_SEC (peer's keys, identity)
 DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)
+DATA_GATT_LOCAL = const(8)  # PM_PEER_DATA_ID_GATT_LOCAL: the peer's CCCDs (gatts.py)
 DATA_FLAGS = const(17)  # ours: sealed u8 of peer flags, bit 0 pinned (absent: none set)
 FLAG_PINNED = const(0x01)
+# every data ID a peer may have: deleting a peer deletes each (secrets first)
+PEER_DATA_IDS = (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS, DATA_GATT_LOCAL)
 
 # System records live under a reserved peer ID, above any real one.
 SYSTEM = const(0xFFF0)
 SYS_OUR_IRK = const(0xFFF00001)  # our IRK (MicroPython's secret type 10, key b"irk")
 SYS_SCHEMA = const(0xFFF00002)  # u8 schema version of this layout
+SYS_GATT_DB = const(0xFFF00003)  # the registered GATT database's table (gatts.py)
 SCHEMA = const(2)  # 1 (0.1.0): rank and app data unsealed, a 1-byte schema record
 
 

@@ -11,7 +11,7 @@ from micropython import const
 
 from . import nimble
 from .zms_fmt import corrupt
-from .peerrec import (DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
+from .peerrec import (PEER_DATA_IDS, DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
                       SYS_OUR_IRK, SYS_SCHEMA, SCHEMA, record_id, open_store, seal, unseal, upgrade,
                       u32 as _u32, put_u32 as _put_u32)
 
@@ -357,7 +357,7 @@ class PeerDB:
         self._bitmap[peer_id >> 3] &= ~(1 << (peer_id & 7))
 
     def _delete_records(self, peer_id):
-        for data_id in (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS):
+        for data_id in PEER_DATA_IDS:
             self.store.delete(record_id(peer_id, data_id))
 
     def rank_highest(self, peer_id):

@@ -26,6 +26,7 @@ class NimbleStore:
         self._emit = emit
         self._buf = bytearray(_BUF)  # secret values handed to the stack
         self._answer = None
+        self.gatts = None  # gatts.GattServer when the firmware routes CCCDs here (sec type 3)
 
     def _keep(self, answer):
         # The binding reads the answer after the handler returned (on ESP32 from
@@ -38,9 +39,13 @@ class NimbleStore:
         if sec_type == nimble.SEC_OUR_IRK:
             # NimBLE asks for our IRK each time the stack starts: no link survived
             self._sm.stack_restarted()
+            if self.gatts is not None:
+                self.gatts.install()  # the binding re-installed its own store callbacks
             return self._keep(self._db.our_irk() or _NONE)
+        if sec_type == nimble.SEC_CCCD and self.gatts is not None:
+            return self._keep(self.gatts.get(index, key))
         if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER:
-            return None  # CCCD (3) is never stored by the binding
+            return None  # (CCCDs come only through the firmware module)
         sm = self._sm
         if key is None:
             pid = self._nth_visible(sec_type, index)
@@ -90,6 +95,8 @@ class NimbleStore:
         if sec_type == nimble.SEC_OUR_IRK:
             self._db.set_our_irk(None if value is None else bytes(value))
             return True
+        if sec_type == nimble.SEC_CCCD and self.gatts is not None:
+            return self.gatts.set(key, value)
         if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7:
             return False
         key = bytes(key)
@@ -103,6 +110,8 @@ class NimbleStore:
         if not self._write(link, pid, sec_type, key, value):
             return False
         sm.stored(link, sec_type)
+        if self.gatts is not None and link is not None:
+            self.gatts.bond_stored(link, pid)
         return True
 
     def _write(self, link, pid, sec_type, key, value):
@@ -135,6 +144,8 @@ class NimbleStore:
     def set_failed(self, data, err):
         """_IRQ_SET_SECRET raised `err`: a bond we could not store must not stay up
         half-trusted. Returns False ("not stored")."""
+        if data[0] != nimble.SEC_OUR and data[0] != nimble.SEC_PEER:
+            return False  # a CCCD (or our IRK): no bond is at stake
         try:
             sm = self._sm
             sm.refuse(sm.storing_link(bytes(data[1]), data[0], data[2]), SecurityError(

@@ -15,10 +15,12 @@ This module is the test-control side:
     blesim.ignore_security_requests(ble, n)  central drops the next n Security Requests
     blesim.resolving_list_size(ble, n)  controller resolving-list slots (None: unbounded)
     blesim.connect_hub(port)       join the air of other processes (tests/blesim/hub.py)
+    blesim.cccd_module(ble, on)    the device's firmware has native/aioble_pm_cccd (import
+                                   _aioble_pm_cccd works; for the own device, before import)
 
 Environment of a process: BLESIM_HUB=port joins a hub at start; BLESIM_NAME,
-BLESIM_PUBLIC (12 hex digits, or "none" for no public address) and BLESIM_LAYOUT
-(80 or 88) configure its own device. Under asyncio a background task pumps.
+BLESIM_PUBLIC (12 hex digits, or "none" for no public address), BLESIM_LAYOUT
+(80 or 88) and BLESIM_CCCD=1 (the CCCD module) configure its own device. Under asyncio a background task pumps.
 """
 import os
 import utime as time  # the builtin (tests/lib/time.py's sleeps pump)
@@ -42,6 +44,7 @@ def own():
         else:
             public = bytes.fromhex(pub.replace(":", ""))
         _own = Device.make(os.getenv("BLESIM_NAME") or "own", public, int(os.getenv("BLESIM_LAYOUT") or 80))
+        _own.cccd_fw = os.getenv("BLESIM_CCCD") == "1"
     return _own
 
 
@@ -90,6 +93,10 @@ def rpa_timeout(ble, seconds):
     ble = device_of(ble)
     ble.rpa_timeout_ms = int(seconds * 1000)
     ble._rpa_until = min(ble._rpa_until, air.now() + ble.rpa_timeout_ms)
+
+
+def cccd_module(ble, on=True):
+    device_of(ble).cccd_fw = bool(on)
 
 
 def ignore_security_requests(ble, n):

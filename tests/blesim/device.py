@@ -10,7 +10,7 @@ from micropython import const
 import os
 import sys
 from .air import air
-from . import crypto, gatt, layout, smp
+from . import cccd, crypto, gatt, layout, smp
 from .api import BLE
 from .uuid import UUID
 
@@ -151,6 +151,9 @@ class Device(BLE):
         self.rpa_timeout_ms = 300000  # MYNEWT_VAL_BLE_RPA_TIMEOUT = 300 s
         self.secreq_ignore = 0  # Security Requests the host will drop (test control)
         self.rl_size = None  # controller resolving-list slots (None: unbounded)
+        self.cccd_fw = False  # firmware built with native/aioble_pm_cccd (blesim.cccd_module)
+        self.cccd_hooked = False  # its install() ran since the stack started
+        self._sc_range = (0, 0)  # ble_svc_gatt_changed's last range (RAM only)
         if public is True:
             public = bytes(os.urandom(6))
         self.public = bytes(public) if public else None
@@ -166,6 +169,8 @@ class Device(BLE):
         """State right after a reset: nothing but the hardware address survives."""
         self._handler = None
         self._active = False
+        self.cccd_hooked = self._store_cbs = False
+        self._sc_range = (0, 0)
         self._pvcy_irk = _DEFAULT_IRK  # NimBLE keeps the last own IRK until reset
         self._gap_name = b"MPY NIMBLE"
         self.bond = False
@@ -306,7 +311,7 @@ class Device(BLE):
 
     def _delete_peer(self, addr):
         """ble_store_util_delete_peer: delete OUR_SEC, then PEER_SEC, each until the
-        store says it has none (CCCDs are not stored by MicroPython)."""
+        store says it has none; then the CCCDs (cccd.py)."""
         k = layout.key(addr[0], addr[1])
         for kind in (smp.OUR_SEC, smp.PEER_SEC):
             n = 0
@@ -316,6 +321,7 @@ class Device(BLE):
                     raise RuntimeError("blesim: the store answered True to %d deletes of type %d key %s: "
                                        "NimBLE repeats a delete while the store says True, the real "
                                        "stack would hang here" % (n, kind, k.hex()))
+        cccd.delete_peer(self, addr)
 
     def _unpair(self, addr):
         """ble_gap_unpair: drop the link to that peer, its resolving-list entry, its keys."""
@@ -397,6 +403,8 @@ class Device(BLE):
         """mp_bluetooth_init: ble_hs_sync restores peer IRKs, then sync_cb's load_irk
         asks for the own IRK (synchronous IRQs, before active() returns)."""
         self._clear()
+        self.cccd_hooked = False  # mp_bluetooth_init sets the binding's store callbacks again
+        self._store_cbs = True
         self._set_our_irk(_DEFAULT_IRK)  # ble_hs_startup_go: ble_hs_pvcy_set_our_irk(NULL)
         self._restore_irks()  # ble_hs_sync: ble_hs_misc_restore_irks
         irk = self._get_secret(_SECRET_OUR_IRK, 0, b"irk")  # sync_cb: load_irk
@@ -783,14 +791,37 @@ class Device(BLE):
         if not self._server.write(value_handle, data):
             raise OSError(_EINVAL)
         if send_update:
-            # ble_gatts_chr_updated: notify or indicate each subscribed client
-            for c in self._conns.values():
-                bits = c.cccd.get(value_handle, 0)
-                if bits & 1:
-                    self._link(c, "ntf", value_handle, data[: c.mtu - 3], False)
-                elif bits & 2:
-                    self._link(c, "ntf", value_handle, data[: c.mtu - 3], True)
+            cccd.chr_updated(self, value_handle)  # ble_gatts_chr_updated
         return len(data)
+
+    def _send_update(self, c, value_handle, indicate):
+        """A notification or indication NimBLE sends by itself: the value read through the
+        access callback (no connection), Service Changed's from ble_svc_gatt_changed."""
+        if value_handle == self._server.changed_handle:
+            a, b = self._sc_range
+            data = bytes((a & 0xFF, a >> 8, b & 0xFF, b >> 8))
+        else:
+            self._irq(_IRQ_GATTS_READ_REQUEST, (_CONN_NONE, value_handle))
+            data = self.gatts_read(value_handle)
+        self._link(c, "ntf", value_handle, data[: c.mtu - 3], indicate)
+
+    # the firmware module's functions (tests/lib/_aioble_pm_cccd.py calls them)
+    def _cccd_install(self):
+        if not self._store_cbs:
+            raise OSError(1)  # EPERM: the binding has not set its store callbacks yet
+        hooked, self.cccd_hooked = self.cccd_hooked, True
+        return not hooked
+
+    def _cccd_changed(self, start, end):
+        if not 1 <= start <= end <= 0xFFFF:
+            raise ValueError("need 1 <= start <= end <= 0xffff")
+        self._need_active()
+        self._sc_range = (start, end)
+        cccd.chr_updated(self, self._server.changed_handle)
+
+    def _cccd_sc_handle(self):
+        self._need_active()
+        return self._server.changed_handle
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
         self._notify(conn_handle, value_handle, data, False)
@@ -855,6 +886,7 @@ class Device(BLE):
             if not err:
                 if attr.kind == gatt.CCCD:
                     c.cccd[handle - 1] = data[0] | data[1] << 8
+                    err = cccd.client_write(self, c, handle - 1, c.cccd[handle - 1])
                 else:
                     srv.remote_write(handle, data)
                     self._gap_irq(_IRQ_GATTS_WRITE, (c.handle, handle))
@@ -975,7 +1007,8 @@ class Device(BLE):
             if indicate:
                 self._link(c, "ind_ack", handle)
         elif op == "ind_ack":
-            self._gap_irq(_IRQ_GATTS_INDICATE_DONE, (c.handle, a[0], 0))
+            if cccd.indicate_ack(self, c, a[0]):  # no IRQ for an ack NimBLE did not expect
+                self._gap_irq(_IRQ_GATTS_INDICATE_DONE, (c.handle, a[0], 0))
         elif op == "mtu":
             c.mtu = min(self._mtu, a[0])
             c.mtu_done = True

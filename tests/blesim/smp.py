@@ -11,7 +11,7 @@ instead of encrypting packets.
 """
 from micropython import const
 import os
-from . import crypto
+from . import cccd, crypto
 from .layout import Sec, key as sec_key
 
 OUR_SEC = const(1)
@@ -538,6 +538,7 @@ def _enc_req(d, c, ediv, rand, fp):
     set_state(c, True, sec.authenticated, True, sec.key_size)
     d._link(c, "encrsp", True, None)
     d._enc_irq(c)
+    cccd.bonding_restored(d, c)  # ble_gap_enc_event, security restored
 
 
 def _enc_rsp(d, c, a):
@@ -552,6 +553,7 @@ def _enc_rsp(d, c, a):
         c.smp = None
         set_state(c, True, p.auth, True, p.key_size)
         d._enc_irq(c)
+        cccd.bonding_restored(d, c)
         return
     set_state(c, True, False, False, p.key_size)
     if a[1]:
@@ -614,10 +616,14 @@ def _done(d, c, p):
     set_state(c, True, p.auth, p.bonding, p.key_size)
     if not d.keys_first:
         d._enc_irq(c)
+        if p.bonding:  # ble_gap_enc_event, then ble_sm_persist_keys
+            cccd.bonding_established(d, c)
     if p.bonding:
         _persist(d, c, p)
     if d.keys_first:
         d._enc_irq(c)
+        if p.bonding:
+            cccd.bonding_established(d, c)
 
 
 def _persist(d, c, p):

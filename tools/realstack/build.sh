@@ -15,15 +15,18 @@
 #   --out              where micropython and afalg_shim.so go (default: ./realstack-build)
 #   --m32              a 32-bit build (gcc-multilib), OUT/micropython-32, the size boards
 #                      have (footprint benches: AIOBLE_PM_BENCH_MICROPYTHON); no shim
+#   --cccd             with the CCCD-persistence module (native/aioble_pm_cccd):
+#                      OUT/micropython-cccd (AIOBLE_PM_NIMBLE_CCCD_MICROPYTHON)
 #   USER_C_MODULES=... (environment) is passed to make, for a user C module.
 #
 # Then: AIOBLE_PM_NIMBLE_MICROPYTHON=OUT/micropython ./dev test -m nimble
 set -e
 HERE="$(cd "$(dirname "$0")" && pwd)"
-MP="" NIMBLE="" AXTLS="" MPLIB="" OUT="realstack-build" JOBS="${JOBS:-2}" M32=""
+MP="" NIMBLE="" AXTLS="" MPLIB="" OUT="realstack-build" JOBS="${JOBS:-2}" M32="" CCCD=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --m32) M32=1; shift; continue ;;
+        --cccd) CCCD=1; shift; continue ;;
         --micropython) MP="$2" ;;
         --nimble) NIMBLE="$2" ;;
         --axtls) AXTLS="$2" ;;
@@ -81,6 +84,9 @@ if [ -n "$M32" ]; then  # own BUILD dir and output name: objects and binary diff
     BUILD=build-aioble_pm-nimble-32 EXE=micropython-32 BITS="CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32"
 else
     BUILD=build-aioble_pm-nimble EXE=micropython BITS=""
+fi
+if [ -n "$CCCD" ]; then
+    BUILD=$BUILD-cccd EXE=$EXE-cccd USER_C_MODULES="$(cd "$HERE/../../native" && pwd)"
 fi
 make -C "$MP/ports/unix" -j"$JOBS" BUILD=$BUILD $BITS \
     MICROPY_PY_BLUETOOTH=1 MICROPY_BLUETOOTH_NIMBLE=1 \

@@ -1,0 +1,3 @@
+# make-based ports (unix, stm32, rp2): make USER_C_MODULES=<aioble_pm>/native ...
+AIOBLE_PM_CCCD_DIR := $(USERMOD_DIR)
+SRC_USERMOD_C += $(AIOBLE_PM_CCCD_DIR)/aioble_pm_cccd.c
