@@ -50,16 +50,15 @@ def _delete(d, k):
 
 
 def _records(d, addr, handle):
-    """ble_store_read_cccd with idx 0, 1, ... until a miss."""
-    out = []
+    """ble_store_read_cccd with idx 0, 1, ... until a miss, each read when the caller
+    has handled the one before (NimBLE reads and writes in turn)."""
     k = _ANY if addr is None else key(addr, 0)[0:7]
     k += bytes((handle & 0xFF, handle >> 8))
-    while len(out) < 256:
-        r = _read(d, len(out), k)
+    for idx in range(256):
+        r = _read(d, idx, k)
         if r is None:
-            break
-        out.append(r)
-    return out
+            return
+        yield r
 
 
 def has_cccd(d, handle):

@@ -29,3 +29,13 @@ def aioble_app(stack):
         if stack.name == "nimble":
             pytest.fail(why)
         pytest.skip(why)
+
+
+@pytest.fixture
+def cccd_firmware(stack):
+    """For scenarios with a board on firmware with the CCCD module: on real NimBLE that
+    is a second build (tools/realstack/build.sh --cccd); without it they are skipped."""
+    if stack.name == "nimble":
+        why = stacks.cccd_missing()
+        if why:
+            pytest.skip(why)

@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BOARDS = os.path.join(HERE, "boards")
 REALSTACK = os.path.join(mpharness.ROOT, "tools", "realstack")
 ENV = "AIOBLE_PM_NIMBLE_MICROPYTHON"
+CCCD_ENV = "AIOBLE_PM_NIMBLE_CCCD_MICROPYTHON"  # the same build with native/aioble_pm_cccd
 sys.path.insert(0, REALSTACK)
 sys.path.insert(0, os.path.join(mpharness.TESTS, "blesim"))
 import bed  # noqa: E402
@@ -77,17 +78,19 @@ class Stack:
         os.makedirs(d, exist_ok=True)
         return d
 
-    def start(self, i, name, script, *args, aioble=False):
+    def start(self, i, name, script, *args, aioble=False, cccd=False):
         """Boot board i (its own working directory: its bonds.zms) running `script`
-        (a path, or a file in tests/scenarios/boards) with argv `args`."""
+        (a path, or a file in tests/scenarios/boards) with argv `args`; cccd: on
+        firmware with the CCCD module (native/aioble_pm_cccd)."""
         if not os.path.isabs(script):
             script = os.path.join(BOARDS, script)
         trace = os.path.join(self.workdir, "%s-%d.trace" % (name, len(self.boots)))
         env = self._env(i)
         env["AIOBLE_PM_TRACE"] = trace
-        cmd = [self.exe, script] + list(args)
+        exe = self._exe(cccd, env)
+        cmd = [exe, script] + list(args)
         if aioble:  # an unmodified aioble app: trace aioble's dispatcher, then run it
-            cmd = [self.exe, os.path.join(BOARDS, "traced.py"), script] + list(args)
+            cmd = [exe, os.path.join(BOARDS, "traced.py"), script] + list(args)
         proc = subprocess.Popen(cmd, cwd=self.board_dir(i), env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         b = Board(self, name, proc, trace)
@@ -97,7 +100,8 @@ class Stack:
     def board(self, i, **cfg):
         """Boot board i running boards/board.py with these settings (see that file)."""
         cfg.setdefault("name", "B%d" % i)
-        return self.start(i, cfg["name"], "board.py", json.dumps(cfg))
+        cccd = cfg.pop("cccd", False)
+        return self.start(i, cfg["name"], "board.py", json.dumps(cfg), cccd=cccd)
 
     def central(self, i, target=0, **cfg):
         """Board i as a central of board `target` (board.py's role "central")."""
@@ -121,6 +125,11 @@ class SimStack(Stack):
         self.exe = mpharness.micropython_exe()
         self.hub = Hub().__enter__()
         return self
+
+    def _exe(self, cccd, env):
+        if cccd:
+            env["BLESIM_CCCD"] = "1"  # tests/lib/_aioble_pm_cccd.py imports
+        return self.exe
 
     def _env(self, i):
         env = mpharness.micropython_env(BOARDS)
@@ -146,6 +155,14 @@ class NimbleStack(Stack):
         self.bed = bed.Bed(self.n, shim=self.shim, workdir=os.path.join(self.workdir, "bed"),
                            drop_secreq=self.ignore_secreq).up()
         return self
+
+    def _exe(self, cccd, env):
+        if not cccd:
+            return self.exe
+        why = cccd_missing()
+        if why:
+            raise RuntimeError(why)
+        return os.environ[CCCD_ENV]
 
     def _env(self, i):
         if i >= self.n:
@@ -190,6 +207,17 @@ def nimble_missing():
     if not os.access(exe, os.X_OK):
         return "%s=%s is not an executable" % (ENV, exe)
     return bed.missing(nimble_shim())
+
+
+def cccd_missing():
+    """Why no real-NimBLE build with the CCCD module is at hand (None when it is)."""
+    exe = os.environ.get(CCCD_ENV)
+    if not exe:
+        return ("%s is not set: build one with tools/realstack/build.sh --cccd (see README: CCCD "
+                "persistence)" % CCCD_ENV)
+    if not os.access(exe, os.X_OK):
+        return "%s=%s is not an executable" % (CCCD_ENV, exe)
+    return None
 
 
 def open_stack(name, workdir, n=2, ignore_secreq=None):

@@ -9,8 +9,11 @@
 # before attach), "window:MS" (pm.pairing_window), "caps" (print pm.capabilities()));
 # pin_all (pin every peer after serving); export ("HEXKEY:PATH": pm.export at the end); passkey / numcmp / allow_repair (answers to those events);
 # peripheral: links (connections to take, at once), secure, secure_timeout_ms,
-# set_app_data; central: target (hex address), sessions (list of {forget, secure, read,
-# wait_ms}).
+# set_app_data, db (1, or 2: a characteristic inserted before CHR), notify (after
+# securing, write CHR with send_update), db_changed (pm.local_db_changed() after
+# securing); central: target (hex address), sessions (list of {forget, secure, read,
+# wait_ms, subscribe ([handle, bits] CCCD writes), expect (handle: wait for its
+# notification/indication, print it), hold_ms}).
 import asyncio
 import json
 import os
@@ -29,10 +32,14 @@ _IRQ_PERIPHERAL_CONNECT = const(7)
 _IRQ_PERIPHERAL_DISCONNECT = const(8)
 _IRQ_GATTC_READ_RESULT = const(15)
 _IRQ_GATTC_READ_DONE = const(16)
+_IRQ_GATTC_WRITE_DONE = const(17)
+_IRQ_GATTC_NOTIFY = const(18)
+_IRQ_GATTC_INDICATE = const(19)
 _IRQ_ENCRYPTION_UPDATE = const(28)
 
 SVC = bluetooth.UUID("7e5a0001-0000-4000-8000-00805f9b34fb")
 CHR = bluetooth.UUID("7e5a0002-0000-4000-8000-00805f9b34fb")
+CHR2 = bluetooth.UUID("7e5a0003-0000-4000-8000-00805f9b34fb")
 
 cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 NAME = cfg.get("name", "board")
@@ -54,6 +61,8 @@ class State:
     seen = None         # (addr_type, addr) of the scan target when found
     scan_done = read_done = False
     read = None
+    write_status = None
+    updates = []        # (handle, value) of notifications and indications received
 
 
 st = State()
@@ -88,6 +97,10 @@ def app_irq(event, data):
         st.read = bytes(data[2])
     elif event == _IRQ_GATTC_READ_DONE:
         st.read_done = True
+    elif event == _IRQ_GATTC_WRITE_DONE:
+        st.write_status = data[2]
+    elif event in (_IRQ_GATTC_NOTIFY, _IRQ_GATTC_INDICATE):
+        st.updates.append((data[1], bytes(data[2])))
     elif event == _IRQ_ENCRYPTION_UPDATE:
         st.encrypted[data[0]] = bool(data[1])
         say("link encrypted=%d authenticated=%d bonded=%d key_size=%d", *data[1:])
@@ -135,7 +148,13 @@ for action in cfg.get("at_boot", ()):
             say("restored peers=%s", pm.restore(f.read(), key=bytes.fromhex(key)))
 pm.attach(irqtrace.TracedBLE(ble), app_irq)
 ble.active(True)
-ble.gatts_register_services(((SVC, ((CHR, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),)),))
+_CHR = (CHR, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY)
+if cfg.get("db", 1) == 2:
+    ((_, CHR_HANDLE),) = pm.register_services(((SVC, ((CHR2, bluetooth.FLAG_READ | bluetooth.FLAG_INDICATE), _CHR)),))
+else:
+    ((CHR_HANDLE,),) = pm.register_services(((SVC, (_CHR,)),))
+if cfg.get("role") != "central":
+    say("chr handle %d", CHR_HANDLE)
 for action in cfg.get("at_boot", ()):
     if action == "delete_all":
         pm.delete_all()
@@ -171,6 +190,12 @@ async def link(conn, serving):
     say("connected peer_id=%s (links open: %d)", pm.peer_id(conn), len(st.open))
     if cfg.get("secure") and conn in st.open and pm.connected(conn):  # not a refused central
         await secure(conn)
+        await asyncio.sleep_ms(300)
+        if cfg.get("notify") and conn in st.open:
+            ble.gatts_write(CHR_HANDLE, b"boot", True)
+            say("notified")
+        if cfg.get("db_changed") and conn in st.open:
+            say("local_db_changed %s", pm.local_db_changed())
     await until(lambda: conn not in st.open, 30000, "the disconnection")
     serving.discard(conn)  # the controller may give the next link the same handle
     say("disconnected")
@@ -243,6 +268,20 @@ async def visit(session):
                         "encryption")
         except OSError as e:
             say("%s", e)
+    for handle, bits in session.get("subscribe", ()):
+        if conn in st.open:
+            st.write_status = None
+            ble.gattc_write(conn, handle, bytes((bits, 0)), 1)
+            await until(lambda: st.write_status is not None or conn not in st.open, 3000, "the CCCD write")
+            say("cccd %d=%d status %s", handle, bits, st.write_status)
+    if "expect" in session and conn in st.open:
+        h = session["expect"]
+        try:
+            await until(lambda: any(u[0] == h for u in st.updates), 5000, "an update of handle %d" % h)
+            say("update %d %s", h, [u[1] for u in st.updates if u[0] == h][-1].hex())
+        except OSError as e:
+            say("%s", e)
+        st.updates = []
     if conn in st.open and session.get("read"):
         st.read_done = False
         ble.gattc_read(conn, session["read"])
