@@ -190,7 +190,8 @@ async def link(conn, serving):
     say("connected peer_id=%s (links open: %d)", pm.peer_id(conn), len(st.open))
     if cfg.get("secure") and conn in st.open and pm.connected(conn):  # not a refused central
         await secure(conn)
-        await asyncio.sleep_ms(300)
+        if cfg.get("notify") or cfg.get("db_changed"):
+            await asyncio.sleep_ms(300)  # the central subscribes meanwhile (first link)
         if cfg.get("notify") and conn in st.open:
             ble.gatts_write(CHR_HANDLE, b"boot", True)
             say("notified")
