@@ -25,8 +25,7 @@ _BTSTACK_WHY = ("BTstack's binding never asks the Python secret store (bonds liv
 
 def _importable(name):
     try:
-        __import__(name)
-        return True
+        return __import__(name) is not None
     except ImportError:
         return False
 

@@ -4,11 +4,20 @@ and a Resolver that maps an RPA to the key of the IRK that made it.
 Addresses are what MicroPython's IRQs carry: `(addr_type, addr)`, addr_type 0 public /
 1 random, addr 6 bytes MSB-first. IRKs are 16 bytes MSB-first (spec notation), as an AES
 library wants them. Core spec Vol 6 Part B 1.3 (address kinds), Vol 3 Part H 2.2.2 (ah).
+
+Firmware without `cryptolib` (built without SSL) still runs the Peer Manager: no RPA
+resolves (resolve() is False, a Resolver holds no IRK) and ah()/rpa() raise.
 """
 import micropython
 from micropython import const
-import cryptolib
 import os
+
+try:
+    import cryptolib
+except ImportError:
+    cryptolib = None
+NO_AES = "this firmware has no cryptolib: RPAs cannot be made or resolved"
+
 
 ADDR_PUBLIC = const(0)
 ADDR_RANDOM = const(1)
@@ -103,6 +112,8 @@ def ah(irk, prand):
     """The spec's random address hash: AES-128(irk, 0^104 || prand) mod 2^24 (3 bytes)."""
     check_irk(irk)
     _check_bytes(prand, 3, "prand")
+    if cryptolib is None:
+        raise RuntimeError(NO_AES)
     block = bytearray(16)
     block[13:16] = prand
     return cryptolib.aes(bytes(irk), _AES_ECB).encrypt(block)[13:16]
@@ -112,6 +123,8 @@ def resolve(irk, addr):
     """True if the random address `addr` is an RPA made with `irk`."""
     check_irk(irk)
     _check_bytes(addr, 6, "addr")
+    if cryptolib is None:
+        return False
     return random_kind(addr) == KIND_RPA and ah(irk, addr[0:3]) == bytes(addr[3:6])
 
 
@@ -263,6 +276,8 @@ class Resolver:
     def add(self, key, irk):
         """Add (or replace) the IRK for `key`."""
         check_irk(irk)
+        if cryptolib is None:
+            return  # nothing can be resolved with it
         if key in self._keys:
             self.remove(key)
         self._keys.append(key)
