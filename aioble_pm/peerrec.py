@@ -16,6 +16,7 @@ from micropython import const
 from .zms_fmt import data_crc
 
 DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
+DATA_GATT_REMOTE = const(5)  # PM_PEER_DATA_ID_GATT_REMOTE: the remote database cache (gattc.py)
 DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
 DATA_PEER_SEC = const(7)  # PM_PEER_DATA_ID_BONDING: NimBLE PEER_SEC (peer's keys, identity)
 DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)

@@ -3,7 +3,7 @@ small in-RAM index rebuilt from the store at start-up.
 
 The records themselves (data IDs, record IDs, sealing, opening the store, schema
 upgrades) are peerrec.py's. A peer exists while it has at least one secret record; its
-rank, app data and flags are deleted with it.
+rank, app data, flags and remote database cache (gattc.py) are deleted with it.
 RAM per peer: a 16-byte index entry, 16 bytes of IRK and one bit of the ID bitmap.
 """
 import micropython
@@ -11,7 +11,7 @@ from micropython import const
 
 from . import nimble
 from .zms_fmt import corrupt
-from .peerrec import (DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
+from .peerrec import (DATA_APP, DATA_GATT_REMOTE, DATA_RANK, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
                       SYS_OUR_IRK, SYS_SCHEMA, SCHEMA, record_id, open_store, seal, unseal, upgrade,
                       u32 as _u32, put_u32 as _put_u32)
 
@@ -357,7 +357,7 @@ class PeerDB:
         self._bitmap[peer_id >> 3] &= ~(1 << (peer_id & 7))
 
     def _delete_records(self, peer_id):
-        for data_id in (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS):
+        for data_id in (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS, DATA_GATT_REMOTE):
             self.store.delete(record_id(peer_id, data_id))
 
     def rank_highest(self, peer_id):
