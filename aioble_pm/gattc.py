@@ -213,21 +213,14 @@ class Cache:
         return db
 
     def save(self, peer_id, db):
-        """Store the peer's database unless it is stored already (unchanged: no write).
-        False when it cannot be kept (malformed, too large, flash full)."""
+        """Store the peer's database (unchanged: ZMS writes nothing). False when it
+        cannot be kept (malformed, too large, flash full)."""
         try:
             chunk = encode(db)
         except ValueError:
             return False
-        rid = record_id(peer_id, DATA_GATT_REMOTE)
-        try:
-            if self.store.read(rid) == chunk:
-                self.sc[peer_id] = sc_handle(db)
-                return True
-        except OSError:
-            pass  # damaged: overwrite it
-        try:
-            self.store.write(rid, chunk)
+        try:  # ZMS programs nothing when the record holds this value already
+            self.store.write(record_id(peer_id, DATA_GATT_REMOTE), chunk)
         except (OSError, ValueError) as e:  # ENOSPC, or larger than a record may be
             self._delete(peer_id)
             from .events import PEER_DATA_UPDATE_FAILED

@@ -869,7 +869,11 @@ class Device(BLE):
                 self.att_pdus += 1
         elif op == "svcs":
             opid, uuid = a
-            out = [[s.handle, s.end, bytes(s.uuid)] for s in srv.services() if uuid is None or bytes(s.uuid) == uuid]
+            # the last service's group ends at 0xFFFF (ble_att_svr_find_group_end), as
+            # measured on real NimBLE (tests/traces/gatt_cache_*.trace)
+            last = srv.services()[-1]
+            out = [[s.handle, 0xFFFF if s is last else s.end, bytes(s.uuid)] for s in srv.services()
+                   if uuid is None or bytes(s.uuid) == uuid]
             self.att_pdus += gatt.disc_pdus("svcs" if uuid is None else "svcs_uuid", out, c.mtu)
             self._link(c, "found", opid, out)
         elif op == "chrs":
