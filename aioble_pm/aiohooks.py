@@ -1,10 +1,11 @@
 """Everything that touches aioble: putting the PM's IRQ handler first, the handle of a
 DeviceConnection, scanning for whitelisted peers, connecting to a bonded peer behind its
-current RPA, and advertising to whitelisted centrals only. The one module that uses
-aioble's private parts (`core._irq_handlers`, `DeviceConnection._conn_handle`, the
-`_tuple()`/`_value_handle` of registered services,
-`central._connecting`, `Device._connection`; FACTS §5), so a raw-`bluetooth` app never
-imports it.
+current RPA, advertising to whitelisted centrals only, and the remote database cache's
+discovery and client objects. The one module that uses aioble's private parts
+(`core._irq_handlers`, `DeviceConnection._conn_handle`, `central._connecting`,
+`Device._connection`, FACTS §5; the `_tuple()`/`_value_handle` of registered services;
+the client handles and constructors, see the cache's section), so a raw-`bluetooth` app
+never imports it.
 """
 import asyncio
 import time
@@ -193,3 +194,117 @@ async def advertise(pm, interval_us, wl, kwargs):
             await conn.disconnected(timeout_ms=2000)
     finally:
         pm.accept(previous)
+
+
+# --- the remote database cache (gattc.py): discovery and aioble's client objects ---------
+# Uses aioble's client internals: ClientDiscover's per-connection `_discover` slot, the
+# handles of ClientService/ClientCharacteristic (`_start_handle`, `_end_handle`,
+# `_value_handle`) and their constructors (aioble/client.py, 0.6.x).
+
+def is_uuid(u):
+    import bluetooth
+
+    return isinstance(u, bluetooth.UUID)
+
+
+async def discover(conn, timeout_ms, char_ends):
+    """The peer's database by aioble's own discovery: all primary services, their
+    characteristics, and the descriptors of each characteristic that has room for
+    any. asyncio.TimeoutError / aioble.DeviceDisconnectedError as aioble raises them."""
+    db = []
+    try:
+        with conn.timeout(timeout_ms):
+            svcs = []
+            async for s in conn.services(None, timeout_ms):
+                svcs.append(s)
+            # aioble yields what arrived together last first (its queue pops from the end)
+            svcs.sort(key=lambda s: s._start_handle)
+            for s in svcs:
+                objs = []
+                async for ch in s.characteristics(None, timeout_ms):
+                    objs.append(ch)
+                objs.sort(key=lambda ch: ch._value_handle)
+                raw = [(ch._value_handle, ch.properties, bytes(ch.uuid)) for ch in objs]
+                chars = []
+                for ch, (value, end, props, u) in zip(objs, char_ends(s._end_handle, raw)):
+                    dscs = []
+                    if end > value:
+                        ch._end_handle = end  # aioble guesses value + 2 when unsure
+                        async for d in ch.descriptors(timeout_ms):
+                            dscs.append((d._value_handle, bytes(d.uuid)))
+                        dscs.sort()
+                    chars.append((value, end, props, u, dscs))
+                db.append((s._start_handle, s._end_handle, bytes(s.uuid), chars))
+    finally:
+        conn._discover = None  # a discovery cut short must not block the next one
+    return db
+
+
+class _List:
+    """`async for x in` a list, filtered by UUID: what aioble's discovery iterators
+    give, without discovery."""
+
+    def __init__(self, items, uuid=None):
+        self._items = items
+        self._uuid = uuid
+        self._i = 0
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        while self._i < len(self._items):
+            x = self._items[self._i]
+            self._i += 1
+            if self._uuid is None or x.uuid == self._uuid:
+                return x
+        raise StopAsyncIteration
+
+
+_classes = None
+
+
+def _cached_classes():
+    """ClientService/ClientCharacteristic subclasses that answer characteristics() and
+    descriptors() from the database (made on first use: aioble.client loads then)."""
+    global _classes
+    if _classes is None:
+        from aioble.client import ClientService, ClientCharacteristic
+
+        class CachedService(ClientService):
+            def characteristics(self, uuid=None, timeout_ms=2000):
+                return _List(self._chars, uuid)
+
+        class CachedCharacteristic(ClientCharacteristic):
+            def descriptors(self, timeout_ms=2000):
+                return _List(self._dscs)
+
+        _classes = CachedService, CachedCharacteristic
+    return _classes
+
+
+def build(conn, db):
+    """aioble objects for a database: services, their characteristics, descriptors."""
+    import bluetooth
+    from aioble.client import ClientDescriptor
+
+    S, C = _cached_classes()
+    out = []
+    for start, end, u, chars in db:
+        s = S(conn, start, end, bluetooth.UUID(u))
+        s._chars = []
+        for value, cend, props, cu, dscs in chars:
+            ch = C(s, cend, value, props, bluetooth.UUID(cu))
+            ch._dscs = [ClientDescriptor(ch, h, bluetooth.UUID(du)) for h, du in dscs]
+            s._chars.append(ch)
+        out.append(s)
+    return out
+
+
+def find_characteristic(services, value_handle):
+    """The built characteristic with this value handle, or None."""
+    for s in services:
+        for ch in s._chars:
+            if ch._value_handle == value_handle:
+                return ch
+    return None

@@ -20,6 +20,7 @@ _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_PERIPHERAL_CONNECT = const(7)
 _IRQ_PERIPHERAL_DISCONNECT = const(8)
 _IRQ_GATTS_INDICATE_DONE = const(20)
+_IRQ_GATTC_INDICATE = const(19)
 _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
@@ -65,6 +66,7 @@ class PeerManager:
         self._ble = None
         self._aioble = False
         self._gatts = None
+        self._gattc = None  # the remote database cache (gattc.py), made on first use
 
     def __repr__(self):
         return "<PeerManager %d/%d peers>" % (self._db.count(), self._db.max_peers)
@@ -194,6 +196,10 @@ class PeerManager:
                 self._sm.passkey_action(*data)
             elif event == _IRQ_GATTS_INDICATE_DONE and self._gatts is not None:
                 self._gatts.indicate_done(*data)
+            elif event == _IRQ_GATTC_INDICATE:  # Service Changed drops a cache (gattc.py)
+                from .gattc import indicated
+
+                indicated(self, data[0], data[1])
         except Exception as e:
             self._emit(ERROR_UNEXPECTED, error=e)
             if event == _IRQ_SET_SECRET:
@@ -332,6 +338,19 @@ class PeerManager:
             if not len(wl):
                 wl = None
         return await aiohooks.advertise(self, interval_us, wl, kwargs)
+
+    async def services(self, conn, uuid=None, timeout_ms=10000, cached=True):
+        """aioble: the peer's services (ClientService objects, `uuid` filters) from the
+        remote database cache, else discovered and, for a bonded peer, stored (gattc.py)."""
+        from .gattc import services
+
+        return await services(self, conn, uuid, timeout_ms, cached)
+
+    def forget_services(self, peer_id):
+        """Drop the peer's remote database cache; True if one was stored."""
+        from .gattc import forget_services
+
+        return forget_services(self, peer_id)
 
     def show(self):
         """Print the peer table (never key material), then capabilities()."""

@@ -16,6 +16,7 @@ from micropython import const
 from .zms_fmt import data_crc
 
 DATA_APP = const(4)  # PM_PEER_DATA_ID_APPLICATION: the app's bytes
+DATA_GATT_REMOTE = const(5)  # PM_PEER_DATA_ID_GATT_REMOTE: the remote database cache (gattc.py)
 DATA_RANK = const(6)  # PM_PEER_DATA_ID_PEER_RANK: u32 LE, higher = used more recently
 DATA_PEER_SEC = const(7)  # PM_PEER_DATA_ID_BONDING: NimBLE PEER_SEC (peer's keys, identity)
 DATA_OUR_SEC = const(16)  # ours: NimBLE OUR_SEC (the keys we gave the peer)
@@ -23,7 +24,7 @@ DATA_GATT_LOCAL = const(8)  # PM_PEER_DATA_ID_GATT_LOCAL: the peer's CCCDs (gatt
 DATA_FLAGS = const(17)  # ours: sealed u8 of peer flags, bit 0 pinned (absent: none set)
 FLAG_PINNED = const(0x01)
 # every data ID a peer may have: deleting a peer deletes each (secrets first)
-PEER_DATA_IDS = (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS, DATA_GATT_LOCAL)
+PEER_DATA_IDS = (DATA_PEER_SEC, DATA_OUR_SEC, DATA_RANK, DATA_APP, DATA_FLAGS, DATA_GATT_LOCAL, DATA_GATT_REMOTE)
 
 # System records live under a reserved peer ID, above any real one.
 SYSTEM = const(0xFFF0)

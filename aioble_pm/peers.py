@@ -3,7 +3,7 @@ small in-RAM index rebuilt from the store at start-up.
 
 The records themselves (data IDs, record IDs, sealing, opening the store, schema
 upgrades) are peerrec.py's. A peer exists while it has at least one secret record; its
-rank, app data and flags are deleted with it.
+rank, app data, flags and remote database cache (gattc.py) are deleted with it.
 RAM per peer: a 16-byte index entry, 16 bytes of IRK and one bit of the ID bitmap.
 """
 import micropython

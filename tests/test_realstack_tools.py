@@ -81,6 +81,24 @@ def test_relay_splits_h4_packets_across_reads():
     assert got == [cmd_complete, acl, enc_change] and s.buf == b""
 
 
+def test_relay_counts_att_pdus_both_ways(tmp_path):
+    # host side: a command, then an ATT Read Request (CID 4) split over two reads;
+    # controller side: an SMP PDU (CID 6), an ATT Read Response in two ACL fragments
+    read_req = bytes.fromhex("0200000700" "0300" "0400" "0a1500")
+    cmd = bytes.fromhex("01030c00")
+    smp = bytes.fromhex("022a200600020006000508")
+    rsp_start = bytes.fromhex("0200200500" "1600" "0400" "0b")
+    rsp_cont = bytes.fromhex("0200100300" "102030")
+    link = str(tmp_path / "hci0")
+    att, host = hcirelay.AttCount(link + ".att"), hcirelay.Stream()
+    assert open(link + ".att").read() == "0"
+    att.add(host.packets(cmd + read_req[:5]))
+    att.add(host.packets(read_req[5:]))
+    att.add(hcirelay.Stream().packets(smp + rsp_start + rsp_cont))
+    assert [hcirelay.is_att(p) for p in (read_req, cmd, smp, rsp_start, rsp_cont)] == [True, False, False, True, False]
+    assert open(link + ".att").read() == "2"
+
+
 def test_relay_holds_air_traffic_in_order():
     # command status/complete pass at once; events and data wait; nothing is reordered
     held = [p[0] == 0x02 or (p[0] == 0x04 and p[1] not in hcirelay._CMD_DONE)

@@ -119,6 +119,12 @@ def resolving_list_size(ble, n):
         del ble._rl[n:]
 
 
+def att_pdus(ble):
+    """ATT PDUs sent and received so far on the links of `ble` (both directions: what
+    a sniffer of its links would count; discoveries as NimBLE splits them)."""
+    return device_of(ble).att_pdus
+
+
 def resolving_list(ble):
     return list(device_of(ble)._rl)
 

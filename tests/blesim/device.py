@@ -154,6 +154,7 @@ class Device(BLE):
         self.cccd_fw = False  # firmware built with native/aioble_pm_cccd (blesim.cccd_module)
         self.cccd_hooked = False  # its install() ran since the stack started
         self._sc_range = (0, 0)  # ble_svc_gatt_changed's last range (RAM only)
+        self.att_pdus = 0  # ATT PDUs sent and received on this device's links (test control)
         if public is True:
             public = bytes(os.urandom(6))
         self.public = bytes(public) if public else None
@@ -804,6 +805,7 @@ class Device(BLE):
             self._irq(_IRQ_GATTS_READ_REQUEST, (_CONN_NONE, value_handle))
             data = self.gatts_read(value_handle)
         self._link(c, "ntf", value_handle, data[: c.mtu - 3], indicate)
+        self.att_pdus += 2 if indicate else 1  # an indication is confirmed
 
     # the firmware module's functions (tests/lib/_aioble_pm_cccd.py calls them)
     def _cccd_install(self):
@@ -840,6 +842,7 @@ class Device(BLE):
         else:
             data = buf(data)
         self._link(c, "ntf", value_handle, data[: c.mtu - 3], indicate)
+        self.att_pdus += 2 if indicate else 1
 
     def gatts_set_buffer(self, value_handle, size, append=False):
         self._need_active()
@@ -875,6 +878,7 @@ class Device(BLE):
                     v = srv.attr(handle + 1)
                     data = bytes((attr.flags & 0xFF, v.handle & 0xFF, v.handle >> 8)) + bytes(v.uuid)
             self._link(c, "rsp", opid, gatt.ATT_BASE + err if err else 0, data[: c.mtu - 1])
+            self.att_pdus += 2
         elif op == "write":
             opid, handle, data = a
             attr = srv.attr(handle)
@@ -890,18 +894,29 @@ class Device(BLE):
                 else:
                     srv.remote_write(handle, data)
                     self._gap_irq(_IRQ_GATTS_WRITE, (c.handle, handle))
+            self.att_pdus += 1
             if opid:
                 self._link(c, "rsp", opid, gatt.ATT_BASE + err if err else 0, b"")
+                self.att_pdus += 1
         elif op == "svcs":
             opid, uuid = a
-            out = [[s.handle, s.end, bytes(s.uuid)] for s in srv.services() if uuid is None or bytes(s.uuid) == uuid]
+            # the last service's group ends at 0xFFFF (ble_att_svr_find_group_end), as
+            # measured on real NimBLE (tests/traces/gatt_cache_*.trace)
+            last = srv.services()[-1]
+            out = [[s.handle, 0xFFFF if s is last else s.end, bytes(s.uuid)] for s in srv.services()
+                   if uuid is None or bytes(s.uuid) == uuid]
+            self.att_pdus += gatt.disc_pdus("svcs" if uuid is None else "svcs_uuid", out, c.mtu)
             self._link(c, "found", opid, out)
         elif op == "chrs":
             opid, start, end = a
-            self._link(c, "found", opid, [[d, v, p, bytes(u)] for d, v, p, u in srv.characteristics(start, end)])
+            out = [[d, v, p, bytes(u)] for d, v, p, u in srv.characteristics(start, end)]
+            self.att_pdus += gatt.disc_pdus("chrs", out, c.mtu, start, end)
+            self._link(c, "found", opid, out)
         elif op == "dscs":
             opid, start, end = a
-            self._link(c, "found", opid, [[h, bytes(u)] for h, u in srv.descriptors(start, end)])
+            out = [[h, bytes(u)] for h, u in srv.descriptors(start, end)]
+            self.att_pdus += gatt.disc_pdus("dscs", out, c.mtu, start + 1, end)
+            self._link(c, "found", opid, out)
 
     # -- GATT client ------------------------------------------------------------------------
     def _client(self, conn_handle, kind, handle, op, *args):
@@ -916,7 +931,7 @@ class Device(BLE):
     def gattc_discover_services(self, conn_handle, uuid=None):
         if uuid is not None and not isinstance(uuid, UUID):
             raise TypeError("UUID")
-        self._client(conn_handle, "svcs", None, "svcs", None if uuid is None else bytes(uuid))
+        self._client(conn_handle, "svcs", uuid is not None, "svcs", None if uuid is None else bytes(uuid))
 
     def gattc_discover_characteristics(self, conn_handle, start_handle, end_handle, uuid=None):
         if uuid is not None and not isinstance(uuid, UUID):
@@ -924,11 +939,11 @@ class Device(BLE):
         self._need_active()
         if self._chr_disc is not False:
             raise OSError(_EBUSY)  # one characteristic discovery at a time
-        self._client(conn_handle, "chrs", (end_handle, uuid), "chrs", start_handle, end_handle)
+        self._client(conn_handle, "chrs", (end_handle, uuid, start_handle), "chrs", start_handle, end_handle)
         self._chr_disc = conn_handle
 
     def gattc_discover_descriptors(self, conn_handle, start_handle, end_handle):
-        self._client(conn_handle, "dscs", None, "dscs", start_handle, end_handle)
+        self._client(conn_handle, "dscs", (start_handle, end_handle), "dscs", start_handle, end_handle)
 
     def gattc_read(self, conn_handle, value_handle):
         self._client(conn_handle, "read", value_handle, "read", value_handle)
@@ -942,6 +957,7 @@ class Device(BLE):
         data = data[: c.mtu - 3]  # one ATT PDU: the binding cuts the value to MTU-3
         if mode == 0:
             self._link(c, "write", 0, value_handle, data)
+            self.att_pdus += 1
         else:
             self._client(conn_handle, "write", value_handle, "write", value_handle, data)
 
@@ -952,6 +968,7 @@ class Device(BLE):
             raise OSError(_EALREADY)
         c.mtu_done = True
         self._link(c, "mtu", self._mtu)
+        self.att_pdus += 2
 
     def _client_rsp(self, c, op, a):
         opid = a[0]
@@ -961,6 +978,7 @@ class Device(BLE):
         kind, arg = pending
         ch = c.handle
         if op == "rsp":
+            self.att_pdus += 2
             status, data = a[1], a[2]
             if kind == "read":
                 if not status:
@@ -971,13 +989,15 @@ class Device(BLE):
             return
         found = a[1]
         if kind == "svcs":
+            self.att_pdus += gatt.disc_pdus("svcs_uuid" if arg else "svcs", found, c.mtu)
             for start, end, u in found:
                 self._gap_irq(_IRQ_GATTC_SERVICE_RESULT, (ch, start, end, UUID(u)))
             self._gap_irq(_IRQ_GATTC_SERVICE_DONE, (ch, 0))
         elif kind == "chrs":
             # MicroPython reports a characteristic once the next one shows its end
             # (ble_gattc_characteristic_cb), filtering by UUID itself
-            end, want = arg
+            end, want, start = arg
+            self.att_pdus += gatt.disc_pdus("chrs", found, c.mtu, start, end)
             pending_chr = None
             for decl, val, props, u in found:
                 if pending_chr is not None:
@@ -991,6 +1011,7 @@ class Device(BLE):
             self._chr_disc = False
             self._gap_irq(_IRQ_GATTC_CHARACTERISTIC_DONE, (ch, 0))
         elif kind == "dscs":
+            self.att_pdus += gatt.disc_pdus("dscs", found, c.mtu, arg[0] + 1, arg[1])
             for h, u in found:
                 self._gap_irq(_IRQ_GATTC_DESCRIPTOR_RESULT, (ch, h, UUID(u)))
             self._gap_irq(_IRQ_GATTC_DESCRIPTOR_DONE, (ch, 0))
@@ -1003,6 +1024,7 @@ class Device(BLE):
             self._client_rsp(c, op, a)
         elif op == "ntf":
             handle, data, indicate = a
+            self.att_pdus += 2 if indicate else 1
             self._irq_data(_IRQ_GATTC_INDICATE if indicate else _IRQ_GATTC_NOTIFY, (c.handle, handle), data)
             if indicate:
                 self._link(c, "ind_ack", handle)
@@ -1013,6 +1035,7 @@ class Device(BLE):
             c.mtu = min(self._mtu, a[0])
             c.mtu_done = True
             self._link(c, "mtu_rsp", self._mtu)
+            self.att_pdus += 2
             self._gap_irq(_IRQ_MTU_EXCHANGED, (c.handle, c.mtu))
         elif op == "mtu_rsp":
             c.mtu = min(self._mtu, a[0])

@@ -203,3 +203,36 @@ def check_access(attr, write, conn, peer_has_ltk):
     if authen and not conn.authenticated:
         return ERR_INSUFFICIENT_AUTHEN
     return 0
+
+
+# ATT PDUs of the client procedures MicroPython starts (ble_gattc.c of NimBLE 42849560):
+# each discovery sends a request per response; a response carries as many entries of one
+# size as fit in MTU - 2 (ble_att_svr.c stops at an entry of another size); the next
+# request starts after the last entry, and the one that finds nothing gets an Error
+# Response (Attribute Not Found), unless the last entry already reached the end handle.
+
+def _rounds(sizes, room, last, end):
+    """Request/response PDUs for entries of `sizes` (bytes each, in order), where
+    `last` is the handle of the last entry and `end` the procedure's end handle."""
+    n, i = 0, 0
+    while i < len(sizes):
+        k = 1
+        while i + k < len(sizes) and sizes[i + k] == sizes[i] and (k + 1) * sizes[i] <= room:
+            k += 1
+        n += 2
+        i += k
+    return n + (0 if sizes and last >= end else 2)
+
+
+def disc_pdus(kind, found, mtu, start=1, end=0xFFFF):
+    """PDUs on the air for one discovery whose results are `found` (as the "found"
+    message carries them: svcs [start, end, uuid]; chrs [decl, value, props, uuid];
+    dscs [handle, uuid]). svcs_uuid: Find By Type Value (4-byte entries)."""
+    room = mtu - 2
+    if kind == "svcs":
+        return _rounds([4 + len(u) for _, _, u in found], room, found[-1][1] if found else 0, 0xFFFF)
+    if kind == "svcs_uuid":
+        return _rounds([4] * len(found), mtu - 1, found[-1][1] if found else 0, 0xFFFF)
+    if kind == "chrs":
+        return _rounds([5 + len(u) for _, _, _, u in found], room, found[-1][0] if found else 0, end)
+    return _rounds([2 + len(u) for _, u in found], room, found[-1][0] if found else 0, end)
