@@ -198,26 +198,25 @@ def nimble_shim():
     return _shim
 
 
+def _exe_missing(var, unset):
+    """Why $var names no executable (None when it does); `unset` says how to get one."""
+    exe = os.environ.get(var)
+    if not exe:
+        return "%s is not set: %s" % (var, unset)
+    if not os.access(exe, os.X_OK):
+        return "%s=%s is not an executable" % (var, exe)
+    return None
+
+
 def nimble_missing():
     """Why the nimble stack cannot run here (None when it can)."""
-    exe = os.environ.get(ENV)
-    if not exe:
-        return ("%s is not set: the real-NimBLE tests need a unix micropython built with NimBLE "
-                "(tools/realstack/build.sh; see README)" % ENV)
-    if not os.access(exe, os.X_OK):
-        return "%s=%s is not an executable" % (ENV, exe)
-    return bed.missing(nimble_shim())
+    return _exe_missing(ENV, "the real-NimBLE tests need a unix micropython built with NimBLE "
+                        "(tools/realstack/build.sh; see README)") or bed.missing(nimble_shim())
 
 
 def cccd_missing():
     """Why no real-NimBLE build with the CCCD module is at hand (None when it is)."""
-    exe = os.environ.get(CCCD_ENV)
-    if not exe:
-        return ("%s is not set: build one with tools/realstack/build.sh --cccd (see README: CCCD "
-                "persistence)" % CCCD_ENV)
-    if not os.access(exe, os.X_OK):
-        return "%s=%s is not an executable" % (CCCD_ENV, exe)
-    return None
+    return _exe_missing(CCCD_ENV, "build one with tools/realstack/build.sh --cccd (see README: CCCD persistence)")
 
 
 def open_stack(name, workdir, n=2, ignore_secreq=None):
