@@ -15,6 +15,7 @@ _MANAGER = ("PeerManager", "Event", "EVICT_LRU", "REJECT", "SKIP_NO_ID_ADDR", "S
             "PEER_DATA_UPDATE_SUCCEEDED", "PEER_DATA_UPDATE_FAILED", "ERROR_UNEXPECTED", "PEER_EVICTED", "CONN_REFUSED",
             "PROC_ENCRYPTION", "PROC_BONDING", "PROC_PAIRING",
             "BOND_MISMATCH", "MISMATCH_REPORT", "MISMATCH_REPAIR", "LOCAL_DB_CHANGED", "SERVICE_CHANGED_CONFIRMED")
+_ACCESS = ("protect", "protect_flags", "ENCRYPTED", "AUTHENTICATED", "AUTHORIZED")
 
 
 def capabilities(pm=None):
@@ -32,6 +33,8 @@ def __getattr__(name):
         from . import peerinfo as m
     elif name in _SECURITY:
         from . import security as m
+    elif name in _ACCESS:
+        from . import access as m
     else:
         # MicroPython asks here before importing a submodule (`from aioble_pm import zms`)
         try:

@@ -4,8 +4,9 @@ current RPA, advertising to whitelisted centrals only, and the remote database c
 discovery and client objects. The one module that uses aioble's private parts
 (`core._irq_handlers`, `DeviceConnection._conn_handle`, `central._connecting`,
 `Device._connection`, FACTS §5; the `_tuple()`/`_value_handle` of registered services;
-the client handles and constructors, see the cache's section), so a raw-`bluetooth` app
-never imports it.
+the client handles and constructors, see the cache's section; `GattError._status` and
+the client objects' `_connection()` for auto-secure), so a raw-`bluetooth` app never
+imports it.
 """
 import asyncio
 import time
@@ -35,9 +36,10 @@ def hook(handler, shutdown):
 
 
 def watch_registration(on_registered):
-    """After each aioble.register_services(*services), call on_registered(defs, handles)
-    with what aioble gave gatts_register_services and the handles it got back (gatts.py
-    keeps the database's table). Wraps aioble's function once."""
+    """After each aioble.register_services(*services), call on_registered(defs, handles,
+    guards) with what aioble gave gatts_register_services, the handles it got back
+    (gatts.py keeps the database's table) and {handle: (level, attr)} of the attributes
+    protect() left for the PM to check (access.py). Wraps aioble's function once."""
     global _register_orig
     from aioble import server
 
@@ -48,16 +50,75 @@ def watch_registration(on_registered):
     def register_services(*services):
         orig(*services)
         handles = []
+        guards = {}
         for s in services:
             hs = []
             for c in s.characteristics:
-                hs.append(c._value_handle)
-                for d in c.descriptors:
-                    hs.append(d._value_handle)
+                for a in [c] + c.descriptors:
+                    hs.append(a._value_handle)
+                    level = getattr(a, "_pm_guard", 0)
+                    if level:
+                        guards[a._value_handle] = (level, a)
             handles.append(hs)
-        on_registered(tuple(s._tuple() for s in services), handles)
+        on_registered(tuple(s._tuple() for s in services), handles, guards)
 
     server.register_services = aioble.register_services = register_services
+
+
+def attr_kind(attr):
+    """"characteristic" or "descriptor" for an aioble server attribute not yet
+    registered (protect() must come before registration: NimBLE fixes permissions then)."""
+    from aioble.server import Characteristic, Descriptor
+
+    if isinstance(attr, Characteristic):
+        kind = "characteristic"
+    elif isinstance(attr, Descriptor):
+        kind = "descriptor"
+    else:
+        raise TypeError("protect() takes an aioble Characteristic or Descriptor, not %s" % type(attr).__name__)
+    if getattr(attr, "_value_handle", None) is not None:
+        raise RuntimeError("call protect() before aioble.register_services(): the stack fixed the "
+                           "permissions at registration")
+    return kind
+
+
+# --- auto-secure (PeerManager.auto_secure): aioble's client reads and writes ------------
+_auto = None  # the PeerManager whose policy is on, or None
+_SEC_ERRORS = (0x105, 0x10C, 0x10F)  # ATT 0x05/0x0C/0x0F as NimBLE reports them (0x100 + code)
+
+
+def auto_secure(pm):
+    """Route aioble's client read()/write() (characteristics, descriptors and so
+    subscribe()) through a retry that secures the link on an ATT security error, for
+    `pm` (None: off). Wraps aioble's methods once; off, they behave as aioble's own."""
+    global _auto
+    from aioble.client import BaseClientCharacteristic as B
+
+    if pm is not None and not hasattr(B, "_pm_read"):
+        B._pm_read, B._pm_write = B.read, B.write
+
+        async def read(self, timeout_ms=1000):
+            return await _retry(self, B._pm_read, (timeout_ms,))
+
+        async def write(self, data, response=None, timeout_ms=1000):
+            return await _retry(self, B._pm_write, (data, response, timeout_ms))
+
+        B.read, B.write = read, write
+    _auto = pm
+
+
+async def _retry(attr, op, args):
+    """op once; on Insufficient Authentication/Encryption/Key Size secure the link
+    (re-encrypt or pair per the PM's parameters; SecurityError if that fails) and do op
+    once more, whatever it gives."""
+    try:
+        return await op(attr, *args)
+    except aioble.GattError as e:
+        pm = _auto
+        if pm is None or e._status not in _SEC_ERRORS:
+            raise
+    await pm.secure(attr._connection())
+    return await op(attr, *args)
 
 
 def conn_handle(conn):

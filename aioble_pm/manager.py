@@ -19,12 +19,14 @@ _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_PERIPHERAL_CONNECT = const(7)
 _IRQ_PERIPHERAL_DISCONNECT = const(8)
+_IRQ_GATTS_READ_REQUEST = const(4)
 _IRQ_GATTS_INDICATE_DONE = const(20)
 _IRQ_GATTC_INDICATE = const(19)
 _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
 _IRQ_PASSKEY_ACTION = const(31)
+_ATT_UNLIKELY = const(0x0E)  # a guarded read whose check failed unexpectedly is refused
 _NOT_FOUND = b""  # "not found" for _IRQ_GET_SECRET (None would let aioble's own store answer)
 
 _JSON = "ble_secrets.json"
@@ -67,6 +69,8 @@ class PeerManager:
         self._aioble = False
         self._gatts = None
         self._gattc = None  # the remote database cache (gattc.py), made on first use
+        self._guards = {}  # {attr handle: (level, attr)} the PM checks on reads (access.py)
+        self._authorizer = None  # pm.authorize(fn)
 
     def __repr__(self):
         return "<PeerManager %d/%d peers>" % (self._db.count(), self._db.max_peers)
@@ -139,7 +143,9 @@ class PeerManager:
 
         self._gatts = self._store.gatts = GattServer(mod, self._db, self._idm, self._sm, self._links, self._emit)
 
-    def _registered(self, defs, handles):
+    def _registered(self, defs, handles, guards=None):
+        if guards is not None:
+            self._guards = guards
         if self._gatts is not None:
             try:
                 self._gatts.registered(defs, handles)
@@ -196,6 +202,8 @@ class PeerManager:
                 self._sm.passkey_action(*data)
             elif event == _IRQ_GATTS_INDICATE_DONE and self._gatts is not None:
                 self._gatts.indicate_done(*data)
+            elif event == _IRQ_GATTS_READ_REQUEST:
+                return self._read_request(*data) if self._guards else None
             elif event == _IRQ_GATTC_INDICATE:  # Service Changed drops a cache (gattc.py)
                 from .gattc import indicated
 
@@ -206,7 +214,37 @@ class PeerManager:
                 return self._store.set_failed(data, e)
             if event == _IRQ_GET_SECRET:
                 return _NOT_FOUND  # not None: aioble's own store must not answer for our bonds
+            if event == _IRQ_GATTS_READ_REQUEST and self._guards and data[1] in self._guards:
+                return _ATT_UNLIKELY
         return None
+
+    def _read_request(self, handle, attr_handle):
+        guard = self._guards.get(attr_handle)
+        if guard is None:
+            return None
+        from .access import read_request
+
+        level, attr = guard
+        link = self._links.get(handle)
+        f = self._authorizer
+        return read_request(link, level, lambda: f is not None and f(handle, link and link.peer_id, attr))
+
+    def authorize(self, fn):
+        """Who may read characteristics protected with read=AUTHORIZED (access.py):
+        fn(conn_handle, peer_id, attr) -> True to allow; None (the default): nobody
+        (ATT 0x08). It runs inside the stack's callback: answer at once."""
+        if fn is not None and not callable(fn):
+            raise TypeError("authorize() takes a function or None")
+        self._authorizer = fn
+
+    def auto_secure(self, on=True):
+        """Client policy (aioble, off by default): a read/write/subscribe that fails with
+        ATT 0x05/0x0F/0x0C secures the link (secure()) and is retried once."""
+        if on is not True and on is not False:
+            raise TypeError("on must be a bool, not %s" % type(on).__name__)
+        from . import aiohooks
+
+        aiohooks.auto_secure(self if on else None)
 
     # --- connections -----------------------------------------------------------------
 
@@ -232,6 +270,14 @@ class PeerManager:
         from .secproc import secure
 
         return await secure(self._sm, lambda: self._link(conn), timeout_ms)
+
+    async def wait_secure(self, conn, timeout_ms=20000):
+        """Peripheral policy "pair on insufficient authentication": wait for the central
+        to secure the link itself (no Security Request; protected characteristics make
+        it pair). The outcome is judged and reported as secure()'s is."""
+        from .secproc import secure
+
+        return await secure(self._sm, lambda: self._link(conn), timeout_ms, False)
 
     def passkey_reply(self, conn, passkey):
         """Answer PASSKEY_REQUEST with the 6-digit passkey the peer displays."""

@@ -28,10 +28,11 @@ _SECREQ_FIRST_MS = const(500)
 _SECREQ_MAX_MS = const(4000)
 
 
-async def secure(sm, find_link, timeout_ms):
+async def secure(sm, find_link, timeout_ms, start=True):
     """Secure the link find_link() gives (checked after timeout_ms; see
     PeerManager.secure): join a running procedure, take the fast path of an encrypted
-    link that meets the parameters, else start one and wait."""
+    link that meets the parameters, else start one (start=False: wait for the peer to
+    start it, PeerManager.wait_secure) and wait."""
     if type(timeout_ms) is not int:
         raise TypeError("timeout_ms must be an int, not %s" % type(timeout_ms).__name__)
     if timeout_ms <= 0:
@@ -61,13 +62,13 @@ async def secure(sm, find_link, timeout_ms):
                                 "pairing with mitm=True as central needs a passkey or numeric comparison, and "
                                 "MicroPython's binding raises _IRQ_PASSKEY_ACTION only as peripheral")
     proc = link.proc = Proc(asyncio.ThreadSafeFlag())
-    start = time.ticks_ms()
+    t0 = time.ticks_ms()
     try:
-        if link.peripheral:
-            await _request_security(sm, link, proc, start, timeout_ms)
-        else:
+        if start and link.peripheral:
+            await _request_security(sm, link, proc, t0, timeout_ms)
+        elif start:
             _gap_pair(sm, link, False)
-        await _await_outcome(sm, link, proc, start, timeout_ms)
+        await _await_outcome(sm, link, proc, t0, timeout_ms)
     finally:
         if not proc.done:  # cancelled: whoever joined must not wait for a result never set
             proc.done = True

@@ -69,7 +69,9 @@ class NimbleStore:
             if link is not None and link.peer_id == pid:
                 sm.keys_read(link, False)
             return _NONE
-        if link is not None and link.peer_id == pid:
+        if link is not None and link.peer_id == pid and not (link.peripheral and sec_type == nimble.SEC_PEER):
+            # (a peripheral's stack reads the central's keys to pick an ATT error code or
+            # to see a repeated pairing: neither is a re-encryption)
             sm.keys_read(link, n > 0)
         return self._keep(memoryview(self._buf)[0:n]) if n else _NONE
 

@@ -900,9 +900,9 @@ class Device(BLE):
                 self.att_pdus += 1
         elif op == "svcs":
             opid, uuid = a
-            # the last service's group ends at 0xFFFF (ble_att_svr_find_group_end), as
-            # measured on real NimBLE (tests/traces/gatt_cache_*.trace)
-            last = srv.services()[-1]
+            # Read By Group Type ends the last service's group at 0xFFFF, Find By Type
+            # Value at its last attribute (ble_att_svr.c; both measured on real NimBLE)
+            last = srv.services()[-1] if uuid is None else None
             out = [[s.handle, 0xFFFF if s is last else s.end, bytes(s.uuid)] for s in srv.services()
                    if uuid is None or bytes(s.uuid) == uuid]
             self.att_pdus += gatt.disc_pdus("svcs" if uuid is None else "svcs_uuid", out, c.mtu)
