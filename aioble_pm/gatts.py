@@ -62,6 +62,7 @@ class GattServer:
         self.sc_handle = 0  # value handle of Service Changed (known once services are registered)
         self._held = []  # [link, handle, flags, changed]: CCCDs of a bond whose keys are not stored yet
         self._answer = bytearray(_KEY + _VALUE)
+        self._cur = None  # where the last get() answer was: (addr, handle, next index, pids, pos, chr handle)
 
     def install(self):
         """Route NimBLE's CCCD calls here; needed after every stack start."""
@@ -94,8 +95,11 @@ class GattServer:
             return []
         return [(v[o] | v[o + 1] << 8, v[o + 2] | v[o + 3] << 8, v[o + 4] & 1) for o in range(0, len(v), _E)]
 
-    def _put(self, peer_id, entries):
-        """Store the peer's entries (ZMS writes nothing when the value is the same)."""
+    def _put(self, peer_id, entries, same_handles=False):
+        """Store the peer's entries (ZMS writes nothing when the value is the same);
+        an entry added or removed ends get()'s iteration cursor."""
+        if not same_handles:
+            self._cur = None
         rid = record_id(peer_id, DATA_GATT_LOCAL)
         if not entries:
             self._db.store.delete(rid)
@@ -122,18 +126,31 @@ class GattServer:
             pid = self._idm.find_key(addr)
             if pid is None or self._sm.hidden(pid):
                 return _NONE
-            pids = (pid,)
-        for pid in pids:
-            for h, f, c in self.entries(pid):
-                if handle and h != handle:
+            pids = [pid]
+        # NimBLE asks for index 0, 1, 2, ... in turn, marking entries changed in between:
+        # resume after the previous answer (one record read per call) rather than count
+        # from the first peer again (every peer's record per call: O(n^2) for n entries)
+        c = self._cur
+        if c is not None and c[0] == addr and c[1] == handle and c[2] == index and c[3] == pids:
+            p, after, skip = c[4], c[5], 0
+        else:
+            p, after, skip = 0, -1, index
+        self._cur = None
+        while p < len(pids):
+            pid = pids[p]
+            for h, f, ch in self.entries(pid):  # (sorted by handle)
+                if h <= after or (handle and h != handle):
                     continue
-                if index:
-                    index -= 1
+                if skip:
+                    skip -= 1
                     continue
+                self._cur = (addr, handle, index + 1, pids, p, h)
                 a = self._answer
                 a[0:7] = addr if addr != _ANY else self._db.key(pid)
-                a[7:] = bytes((h & 0xFF, h >> 8, f & 0xFF, f >> 8, c))
+                a[7:] = bytes((h & 0xFF, h >> 8, f & 0xFF, f >> 8, ch))
                 return a
+            p += 1
+            after = -1
         return _NONE
 
     def set(self, key, value):
@@ -164,13 +181,14 @@ class GattServer:
         return self._store(pid, handle, flags, changed)
 
     def _store(self, pid, handle, flags, changed):
-        entries = [e for e in self.entries(pid) if e[0] != handle]
+        old = self.entries(pid)
+        entries = [e for e in old if e[0] != handle]
         if len(entries) >= MAX_CCCDS:
             self._emit(STORAGE_FULL, peer_id=pid)
             return False
         entries.append((handle, flags, changed))
         try:
-            self._put(pid, entries)
+            self._put(pid, entries, len(entries) == len(old))
         except OSError as e:
             self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
             return False

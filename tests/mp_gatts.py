@@ -268,3 +268,30 @@ async def test_power_cut_at_each_flash_operation_of_a_cccd_write_keeps_the_bond(
             cuts += 1
             k += 1
     assert cuts >= 2, "the CCCD write was cut at least once per landing mode"
+
+
+@timeout(120)
+async def test_a_value_update_reads_each_away_subscriber_once():
+    # NimBLE marks value_changed for every bonded subscriber that is away, asking for
+    # the any-peer CCCDs by index 0, 1, 2, ...: each peer's record is read about once,
+    # not once per index (that was O(P^2) record reads per value update)
+    a, ((vh,),) = board()
+    phones = [Peer("phone%d" % i) for i in range(6)]
+    for i, phone in enumerate(phones):
+        h = await accept(a, phone)
+        eq(await a.pm.secure(h), i)
+        eq(await subscribe(phone, phone.events(7)[-1][0], vh, 1), 0)
+        await disconnect(a, h)
+    a.flash.reset_counters()
+    a.ble.gatts_write(vh, b"22.0C", True)
+    blesim.run(50)
+    reads = a.flash.reads
+    # measured: 57 flash reads (a record read, then a read and a write to mark it, per
+    # peer); 88 when each index was counted from the first peer again
+    assert reads <= 10 * 6, reads
+    for pid in range(6):  # every one of them is marked changed
+        eq(cccd_record(a, pid)[0:5], bytes((vh & 0xFF, vh >> 8, 1, 0, 1)))
+    a.flash.reset_counters()
+    a.ble.gatts_write(vh, b"22.5C", True)  # all marked already: nothing written
+    blesim.run(50)
+    eq(a.flash.programs, 0, "reads %d, then programs %d bytes %d" % (reads, a.flash.programs, a.flash.bytes_programmed))
