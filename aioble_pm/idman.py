@@ -1,7 +1,7 @@
 """ID manager: which bonded peer an address or a NimBLE key belongs to (identity lookup,
 RPA resolution with the peers' IRKs), the accept list of centrals, and whitelist
 generation. The resolver and the whitelist module load on first use."""
-from . import nimble, privacy
+from . import addrs, nimble
 from .events import SKIP_NO_ID_ADDR, SKIP_NO_IRK
 
 
@@ -35,7 +35,7 @@ class IDManager:
         for pid in db.ids():
             if skip & SKIP_NO_IRK and db.irk(pid) is None:
                 continue
-            if skip & SKIP_NO_ID_ADDR and not privacy.is_identity(*db.identity(pid)):
+            if skip & SKIP_NO_ID_ADDR and not addrs.is_identity(*db.identity(pid)):
                 continue
             out.append(pid)
         return out
@@ -45,12 +45,14 @@ class IDManager:
     def resolve(self, addr_type, addr):
         """Bonded peer ID for any address (identity, or an RPA of a bonded IRK), or None."""
         addr_type = nimble.api_addr_type(addr_type)
-        privacy.check_addr(addr_type, addr)
+        addrs.check_addr(addr_type, addr)
         pid = self._db.find(nimble.addr_key(addr_type, addr))
-        if pid is not None or addr_type != privacy.ADDR_RANDOM:
+        if pid is not None or addr_type != addrs.ADDR_RANDOM:
             return pid
-        if self._resolver is None:
-            self._resolver = privacy.Resolver()
+        if self._resolver is None:  # the first random address that is no identity
+            from .privacy import Resolver
+
+            self._resolver = Resolver()
             for p in self._db.ids():
                 self._sync_resolver(p)
         return self._resolver.resolve(addr_type, addr)

@@ -1,5 +1,5 @@
-"""Bluetooth LE privacy: address kinds, ah(), resolvable private addresses (RPAs),
-and a Resolver that maps an RPA to the key of the IRK that made it.
+"""Bluetooth LE privacy: ah(), resolvable private addresses (RPAs), and a Resolver that
+maps an RPA to the key of the IRK that made it (address kinds: addrs.py, re-exported).
 
 Addresses are what MicroPython's IRQs carry: `(addr_type, addr)`, addr_type 0 public /
 1 random, addr 6 bytes MSB-first. IRKs are 16 bytes MSB-first (spec notation), as an AES
@@ -19,93 +19,21 @@ except ImportError:
 NO_AES = "this firmware has no cryptolib: RPAs cannot be made or resolved"
 
 
-ADDR_PUBLIC = const(0)
-ADDR_RANDOM = const(1)
+from .addrs import (ADDR_PUBLIC, ADDR_RANDOM, KIND_PUBLIC, KIND_STATIC, KIND_RPA, KIND_NRPA,  # noqa: F401
+                    KIND_INVALID, check_addr, check_irk, random_kind, kind, is_rpa, is_identity)
+from .addrs import check_bytes as _check_bytes
 
-KIND_PUBLIC = const(0)
-KIND_STATIC = const(1)  # random static: top bits 0b11
-KIND_RPA = const(2)  # resolvable private: 0b01
-KIND_NRPA = const(3)  # non-resolvable private: 0b00
-KIND_INVALID = const(4)  # reserved top bits 0b10, or a random part all 0s / all 1s
-
+_ADDR_RANDOM = const(1)  # (ADDR_RANDOM, folded where the Resolver's hot path tests it)
+_KIND_RPA = const(2)
 _AES_ECB = const(1)
 _MISS = const(0xFFFF)
 _ENTRY = const(8)
 
-
-_BUFFERS = (bytes, bytearray, memoryview)
 # Builtins as module globals: native code finds these much faster than builtins (which
 # it looks up after missing in the module's globals) -- hot paths use them.
 _type = type
 _len = len
 _str = str
-
-
-def _check_bytes(value, n, name):
-    if type(value) not in _BUFFERS:
-        raise TypeError("%s must be bytes-like, not %s" % (name, type(value).__name__))
-    if len(value) != n:
-        raise ValueError("%s must be %d bytes, got %d" % (name, n, len(value)))
-
-
-def check_addr(addr_type, addr):
-    """Raise TypeError/ValueError unless (addr_type, addr) is a well-formed address."""
-    if not isinstance(addr_type, int):
-        raise TypeError("addr_type must be an int, not %s" % type(addr_type).__name__)
-    if addr_type != ADDR_PUBLIC and addr_type != ADDR_RANDOM:
-        raise ValueError("addr_type must be 0 (public) or 1 (random), got %d" % addr_type)
-    _check_bytes(addr, 6, "addr")
-
-
-def check_irk(irk):
-    _check_bytes(irk, 16, "irk")
-
-
-@micropython.viper
-def random_kind(addr: ptr8) -> int:
-    """KIND_STATIC/RPA/NRPA/INVALID of a random address (6 bytes, MSB-first; not checked:
-    callers check the length first; reference: tests/lib/privacy_ref.py). Viper: no call
-    layer on matchers' hot paths."""
-    top = addr[0] >> 6
-    if top == 2:
-        return 4  # KIND_INVALID
-    n = 3 if top == 1 else 6
-    b = addr[0] & 0x3F
-    zeros = b == 0
-    ones = b == 0x3F
-    i = 1
-    while i < n:
-        b = addr[i]
-        if b != 0:
-            zeros = False
-        if b != 0xFF:
-            ones = False
-        i += 1
-    if zeros or ones:
-        return 4
-    if top == 1:
-        return 2  # KIND_RPA
-    if top == 3:
-        return 1  # KIND_STATIC
-    return 3  # KIND_NRPA
-
-
-def kind(addr_type, addr):
-    """KIND_PUBLIC, KIND_STATIC, KIND_RPA, KIND_NRPA or KIND_INVALID."""
-    check_addr(addr_type, addr)
-    if addr_type == ADDR_PUBLIC:
-        return KIND_PUBLIC
-    return random_kind(addr)
-
-
-def is_rpa(addr_type, addr):
-    return kind(addr_type, addr) == KIND_RPA
-
-
-def is_identity(addr_type, addr):
-    """True for addresses that identify a device for good: public or random static."""
-    k = kind(addr_type, addr)
-    return k == KIND_PUBLIC or k == KIND_STATIC
 
 
 def ah(irk, prand):
@@ -125,7 +53,7 @@ def resolve(irk, addr):
     _check_bytes(addr, 6, "addr")
     if cryptolib is None:
         return False
-    return random_kind(addr) == KIND_RPA and ah(irk, addr[0:3]) == bytes(addr[3:6])
+    return random_kind(addr) == _KIND_RPA and ah(irk, addr[0:3]) == bytes(addr[3:6])
 
 
 def rpa(irk):
@@ -317,7 +245,7 @@ class Resolver:
     def resolve(self, addr_type, addr):
         """Key of the IRK that made this RPA, or None (also for any non-RPA address)."""
         try:
-            if addr_type != ADDR_RANDOM or _len(addr) != 6 or _type(addr) is _str:
+            if addr_type != _ADDR_RANDOM or _len(addr) != 6 or _type(addr) is _str:
                 check_addr(addr_type, addr)  # raises on bad input; public addresses pass
                 return None
             s = resolve_slot(self._state, self._aes, self._io, addr)

@@ -11,7 +11,7 @@ import micropython
 from micropython import const
 import time
 
-from . import nimble, privacy, security
+from . import addrs, nimble, security
 from .security import SecurityError
 from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ,
                      PASSKEY_DISPLAY, PASSKEY_REQUEST, NUMERIC_COMPARISON, STORAGE_FULL,
@@ -36,7 +36,7 @@ class SecurityManager:
         self._emit = emit
         self.when_full = when_full
         self.params = security.SecParams()
-        self.ra = security.RepeatedAttempts()
+        self._ra = None  # security.RepeatedAttempts, made at the first failed pairing
         self.ble = None
         self.passkey_timeout_ms = 30000
         self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
@@ -59,6 +59,15 @@ class SecurityManager:
                 self.ble.config(**self.params.to_config())
             except (OSError, ValueError, TypeError):
                 pass  # a binding without pairing knobs (e.g. BTstack builds): enforced after the fact
+
+    def ra_wait(self, key):
+        """ms the peer must still wait after failed pairings (Repeated Attempts), or 0."""
+        return 0 if self._ra is None else self._ra.check(key)
+
+    def ra_failed(self, key):
+        if self._ra is None:
+            self._ra = security.RepeatedAttempts()
+        self._ra.failed(key)
 
     def drop_half_bonds(self, dropped):
         """At start-up: remove bonds with one secret (a power cut between the two key
@@ -89,7 +98,8 @@ class SecurityManager:
         if err is not None:
             self.refuse(link, err)
             return
-        self.ra.succeeded(link.key)
+        if self._ra is not None:
+            self._ra.succeeded(link.key)
         if self._doc is not None:
             self._doc.healed(link.key)
         if pid is not None and pid in self._db:
@@ -225,8 +235,11 @@ class SecurityManager:
             info = nimble.parse_sec(value) if value is not None else None
             if info is not None and info.irk is not None:
                 for link in self._links.all():
-                    if link.addr_type == 1 and privacy.is_rpa(1, link.addr) and privacy.resolve(info.irk, link.addr):
-                        return link
+                    if link.addr_type == 1 and addrs.is_rpa(1, link.addr):
+                        from .privacy import resolve
+
+                        if resolve(info.irk, link.addr):
+                            return link
         link = self._last_enc
         if link is not None and link.pending and not link.keys:
             return link
@@ -382,7 +395,7 @@ class SecurityManager:
 
     def settle_failure(self, link, err):
         if err.reason != SecurityError.KEY_MISSING and err.reason != SecurityError.DAMAGED:
-            self.ra.failed(link.key)  # pairings only
+            self.ra_failed(link.key)  # pairings only
         self.fail(link, err)
 
     def settle(self, link):

@@ -8,26 +8,14 @@ import sys
 import aioble
 import bluetooth
 import aioble_pm
+from protected_common import SVC, SECRET, STRONG, ASK, show_events, find_server
 
-SVC = bluetooth.UUID("7e5a0301-0000-4000-8000-00805f9b34fb")
-SECRET = bluetooth.UUID("7e5a0302-0000-4000-8000-00805f9b34fb")
-STRONG = bluetooth.UUID("7e5a0303-0000-4000-8000-00805f9b34fb")
-ASK = bluetooth.UUID("7e5a0304-0000-4000-8000-00805f9b34fb")
 cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-NAMES = {aioble_pm.CONN_SEC_START: "START", aioble_pm.CONN_SEC_SUCCEEDED: "SUCCEEDED", aioble_pm.CONN_SEC_FAILED: "FAILED"}
-PROCS = {aioble_pm.PROC_ENCRYPTION: "ENCRYPTION", aioble_pm.PROC_BONDING: "BONDING", aioble_pm.PROC_PAIRING: "PAIRING", None: None}
 
 pm = aioble_pm.PeerManager()
 pm.sec_params(bond=True, lesc=True)
-pm.register(lambda e: e.id in NAMES and print("client: event %s %s" % (NAMES[e.id], PROCS.get(e.procedure))))
+show_events(pm, "client")
 pm.attach()
-
-
-async def find():
-    async with aioble.scan(20000, 30000, 30000, active=True) as scanner:
-        async for r in scanner:
-            if r.name() == "psrv":
-                return r.device
 
 
 async def read(what, ch):
@@ -38,7 +26,7 @@ async def read(what, ch):
 
 
 async def session(n):
-    conn = await (await find()).connect(timeout_ms=5000)
+    conn = await (await find_server()).connect(timeout_ms=5000)
     svc = (await pm.services(conn, SVC))[0]
     secret = await svc.characteristic(SECRET)
     if n == 0:

@@ -9,18 +9,13 @@ import sys
 import aioble
 import bluetooth
 import aioble_pm
+from protected_common import SVC, SECRET, STRONG, ASK, NAME, show_events
 
-SVC = bluetooth.UUID("7e5a0301-0000-4000-8000-00805f9b34fb")
-SECRET = bluetooth.UUID("7e5a0302-0000-4000-8000-00805f9b34fb")
-STRONG = bluetooth.UUID("7e5a0303-0000-4000-8000-00805f9b34fb")
-ASK = bluetooth.UUID("7e5a0304-0000-4000-8000-00805f9b34fb")
 cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-NAMES = {aioble_pm.CONN_SEC_START: "START", aioble_pm.CONN_SEC_SUCCEEDED: "SUCCEEDED", aioble_pm.CONN_SEC_FAILED: "FAILED"}
-PROCS = {aioble_pm.PROC_ENCRYPTION: "ENCRYPTION", aioble_pm.PROC_BONDING: "BONDING", aioble_pm.PROC_PAIRING: "PAIRING", None: None}
 
 pm = aioble_pm.PeerManager()
 pm.sec_params(bond=True, lesc=True)
-pm.register(lambda e: e.id in NAMES and print("server: event %s %s" % (NAMES[e.id], PROCS.get(e.procedure))))
+show_events(pm, "server")
 pm.attach()
 pm.authorize(lambda conn, peer_id, attr: peer_id is not None)  # bonded peers only
 service = aioble.Service(SVC)
@@ -34,7 +29,7 @@ aioble.register_services(service)
 
 
 async def serve(n):
-    conn = await aioble.advertise(20000, name="psrv", timeout_ms=30000)
+    conn = await aioble.advertise(20000, name=NAME, timeout_ms=30000)
     try:
         if cfg.get("secure"):
             peer = await pm.secure(conn, timeout_ms=10000)
