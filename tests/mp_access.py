@@ -327,3 +327,23 @@ async def test_security_request_pairing_below_our_parameters_is_refused():
     eq(_names(events), ["CONN_SEC_START", "CONN_SEC_FAILED"])
     eq(pm.peer_ids(), [])
     await until(lambda: not conn.is_connected(), what="link dropped")
+
+
+@timeout(60)
+async def test_two_links_at_once_each_get_their_own_answer():
+    aioble, a, pm, events = _pm()
+    secret, desc, strong, ask, opened = _server(aioble, a)
+    pm.authorize(lambda conn, peer_id, attr: peer_id is not None)
+    one, two = Peer("one"), Peer("two")
+    srv1, c1 = await _accept(aioble, one)
+    srv2, c2 = await _accept(aioble, two)
+    one.ble.gap_pair(c1)
+    eq(await pm.wait_secure(srv1, timeout_ms=5000), 0)
+    eq(await _central_reads(one, c1, secret), (0, b"s3"))
+    eq(await _central_reads(one, c1, desc), (0, b"key"))
+    eq(await _central_reads(one, c1, ask), (0, b"ok?"))  # bonded: the authorizer says yes
+    eq(await _central_reads(two, c2, secret), (0x105, None))  # the other link is still open
+    eq(await _central_reads(two, c2, desc), (0x105, None))
+    eq(await _central_reads(two, c2, ask), (0x108, None))
+    await srv1.disconnect()
+    await srv2.disconnect()
