@@ -118,7 +118,7 @@ class Doctor:
         pid = link.peer_id
         policy, storm = self._found(link, LOST_PEER, pid, "the peer refused our stored keys")
         if storm:
-            sm.ra_failed(link.key)
+            sm.ra.failed(link.key)
         if policy == MISMATCH_REPAIR and pid is not None and pid in sm._db:
             sm.forget(pid)
 

@@ -36,7 +36,7 @@ class SecurityManager:
         self._emit = emit
         self.when_full = when_full
         self.params = security.SecParams()
-        self._ra = None  # security.RepeatedAttempts, made at the first failed pairing
+        self.ra = security.RepeatedAttempts()
         self.ble = None
         self.passkey_timeout_ms = 30000
         self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
@@ -59,15 +59,6 @@ class SecurityManager:
                 self.ble.config(**self.params.to_config())
             except (OSError, ValueError, TypeError):
                 pass  # a binding without pairing knobs (e.g. BTstack builds): enforced after the fact
-
-    def ra_wait(self, key):
-        """ms the peer must still wait after failed pairings (Repeated Attempts), or 0."""
-        return 0 if self._ra is None else self._ra.check(key)
-
-    def ra_failed(self, key):
-        if self._ra is None:
-            self._ra = security.RepeatedAttempts()
-        self._ra.failed(key)
 
     def drop_half_bonds(self, dropped):
         """At start-up: remove bonds with one secret (a power cut between the two key
@@ -98,8 +89,7 @@ class SecurityManager:
         if err is not None:
             self.refuse(link, err)
             return
-        if self._ra is not None:
-            self._ra.succeeded(link.key)
+        self.ra.succeeded(link.key)
         if self._doc is not None:
             self._doc.healed(link.key)
         if pid is not None and pid in self._db:
@@ -395,7 +385,7 @@ class SecurityManager:
 
     def settle_failure(self, link, err):
         if err.reason != SecurityError.KEY_MISSING and err.reason != SecurityError.DAMAGED:
-            self.ra_failed(link.key)  # pairings only
+            self.ra.failed(link.key)  # pairings only
         self.fail(link, err)
 
     def settle(self, link):

@@ -51,7 +51,7 @@ async def secure(sm, find_link, timeout_ms, start=True):
         if err.reason == SecurityError.NOT_SC:  # no re-encryption makes a legacy link SC
             sm.refuse(link, err)
             raise err
-    wait = sm.ra_wait(link.key)
+    wait = sm.ra.check(link.key)
     if wait:
         raise SecurityError(SecurityError.REPEATED_ATTEMPTS, "wait %d ms" % wait)
     if link.peer_id is None:
@@ -151,7 +151,7 @@ async def _await_outcome(sm, link, proc, start, timeout_ms):
             left = min(left, sm.passkey_timeout_ms - time.ticks_diff(now, asked))
         if left <= 0 and failed_at is None:
             if asked is not None:
-                sm.ra_failed(link.key)
+                sm.ra.failed(link.key)
                 sm.refuse(link, SecurityError(
                     SecurityError.PASSKEY, "no answer to the passkey request in %d ms" % sm.passkey_timeout_ms))
             elif link.damaged:  # NimBLE refused the peer's encryption without an IRQ

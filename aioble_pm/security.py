@@ -283,20 +283,26 @@ class RepeatedAttempts:
         while (min_wait << top) < max_wait:
             top += 1
         self._top = top  # level whose wait reaches max_wait
-        self._keys = bytearray(peers * _SLOT)
-        self._level = bytearray(b"\xff" * peers)
-        self._since = [0] * peers  # tick of each slot's last failure
+        self._peers = peers
+        self._keys = self._level = self._since = None  # the tables, made at the first failure
+
+    def _tables(self):
+        if self._level is None:  # (most boots see no failed pairing: no RAM for them)
+            n = self._peers
+            self._keys = bytearray(n * _SLOT)
+            self._level = bytearray(b"\xff" * n)
+            self._since = [0] * n  # tick of each slot's last failure
 
     def __len__(self):
         """Number of peers tracked (expired ones are dropped on the next call)."""
         n = 0
-        for level in self._level:
+        for level in self._level or b"":
             if level != _FREE:
                 n += 1
         return n
 
     def __repr__(self):
-        return "<RepeatedAttempts %d/%d peers tracked>" % (len(self), len(self._level))
+        return "<RepeatedAttempts %d/%d peers tracked>" % (len(self), self._peers)
 
     def _wait(self, level):
         return self._max if level >= self._top else self._min << level
@@ -324,6 +330,8 @@ class RepeatedAttempts:
         n = len(peer)
         if not 0 < n <= _KEY_MAX:
             raise ValueError("peer must be 1..16 bytes, got %d" % n)
+        if self._level is None:
+            return -1
         keys = self._keys
         found = -1
         for i in range(len(self._level)):
@@ -349,6 +357,7 @@ class RepeatedAttempts:
 
     def failed(self, peer):
         """Record a failed pairing with `peer`; returns its new wait in ms."""
+        self._tables()
         now = self._clock()
         i = self._find(peer, now)
         if i >= 0:

@@ -224,6 +224,10 @@ def _peripheral(**cfg):
     return peer
 
 
+async def _connect(aioble, peer):
+    return await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+
+
 async def _chars(pm, conn):
     svc = (await pm.services(conn, _SVC))[0]
     out = []
@@ -236,7 +240,7 @@ async def _chars(pm, conn):
 async def test_auto_secure_reads_writes_and_subscribes_in_one_call():
     aioble, a, pm, events = _pm()
     peer = _peripheral()
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     secret, strong, plain = await _chars(pm, conn)
     with raises(aioble.GattError):  # off by default: aioble's own behaviour
         await secret.read()
@@ -250,14 +254,14 @@ async def test_auto_secure_reads_writes_and_subscribes_in_one_call():
     await conn.disconnect()
     await asyncio.sleep_ms(50)
     # reconnected: the write fails with Insufficient Encryption and re-encrypts
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     secret, strong, plain = await _chars(pm, conn)
     await secret.write(b"again", response=True)
     eq(peer.ble.gatts_read(peer.handles[0]), b"again")
     eq(events[-1].procedure, a.PROC_ENCRYPTION)
     await conn.disconnect()
     await asyncio.sleep_ms(50)
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     secret, strong, plain = await _chars(pm, conn)
     await secret.subscribe(notify=True)  # CCCDs carry no permission in NimBLE: no error, no securing
     n = len(events)
@@ -276,7 +280,7 @@ async def test_auto_secure_retries_once_and_never_loops():
     aioble, a, pm, events = _pm()
     peer = _peripheral()
     pm.auto_secure(True)
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     secret, strong, plain = await _chars(pm, conn)
     with raises(aioble.GattError) as e:  # Just Works cannot authenticate: one securing, one retry
         await strong.read()
@@ -294,7 +298,7 @@ async def test_auto_secure_raises_the_security_error_when_securing_fails():
 
     peer = _peripheral()
     pm.auto_secure(True)
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     secret, strong, plain = await _chars(pm, conn)
     with raises(SecurityError, "needs a passkey"):  # a MicroPython central cannot do MITM pairing
         await secret.read()
@@ -307,7 +311,7 @@ async def test_auto_secure_raises_the_security_error_when_securing_fails():
 async def test_security_request_on_our_central_link_is_a_reported_procedure():
     aioble, a, pm, events = _pm()
     peer = _peripheral()
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     peer.ble.gap_pair(peer.events(1)[-1][0])  # the peripheral asks; our host answers by itself
     await until(lambda: len(_names(events)) >= 2, what="securing reported")
     eq(_names(events), ["CONN_SEC_START", "CONN_SEC_SUCCEEDED"])
@@ -321,7 +325,7 @@ async def test_security_request_on_our_central_link_is_a_reported_procedure():
 async def test_security_request_pairing_below_our_parameters_is_refused():
     aioble, a, pm, events = _pm(bond=True, mitm=True, io=1)  # the peripheral has no IO: Just Works
     peer = _peripheral()
-    conn = await aioble.Device(*peer.advertise()).connect(timeout_ms=3000)
+    conn = await _connect(aioble, peer)
     peer.ble.gap_pair(peer.events(1)[-1][0])
     await until(lambda: "CONN_SEC_FAILED" in _names(events), what="refused")
     eq(_names(events), ["CONN_SEC_START", "CONN_SEC_FAILED"])

@@ -504,3 +504,20 @@ def test_central_needs_io():
         eq(central_needs_io(io, True, True), True, "mitm: the central displays, types or compares")
         eq(central_needs_io(io, True, False), True, "legacy too")
     eq(central_needs_io(3, True, True), False, "NoInputNoOutput never gets an action")
+
+
+def test_ra_tables_are_made_at_the_first_failure():
+    c = Clock()
+    gc.collect()
+    before = gc.mem_alloc()
+    ra = RepeatedAttempts(c, peers=64)
+    eq(ra.check(A), 0)
+    ra.succeeded(A)
+    eq(len(ra), 0)
+    gc.collect()
+    assert gc.mem_alloc() - before < 64 * 17, "no per-peer tables before a failure"
+    with raises(TypeError, "bytes-like"):
+        ra.check("peer")  # input is checked with or without tables
+    eq(ra.failed(A), 4000)
+    eq((ra.check(A), ra.check(B), len(ra)), (4000, 0, 1))
+    assert "1/64" in repr(ra)

@@ -141,3 +141,15 @@ def test_build_sh_names_what_is_missing(tmp_path):
 def test_bench_names_what_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no btvirt, no socat
     assert "btvirt not found (Debian package bluez-test-tools)" in bed.missing(None)
+
+
+def test_bench_reads_btvirts_socket_paths_from_the_binary(tmp_path):
+    exe = tmp_path / "btvirt"
+    exe.write_bytes(b"\x7fELF\x00junk\x00/run/x/bt-server-le\x00/run/x/bt-server-bredrle\x00%s\x00")
+    assert bed.btvirt_servers(str(exe)) == ("/run/x/bt-server-bredrle", ["/run/x/bt-server-bredrle", "/run/x/bt-server-le"])
+    exe.write_bytes(b"\x7fELF\x00/run/x/bt-server-le\x00")
+    with pytest.raises(RuntimeError, match="no bt-server-bredrle"):
+        bed.btvirt_servers(str(exe))
+    real = shutil.which("btvirt")
+    if real:  # BlueZ's own binary, when installed: the path it serves on
+        assert bed.btvirt_servers(real)[0].endswith("/bt-server-bredrle")

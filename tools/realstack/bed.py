@@ -15,12 +15,14 @@ on the same pty is a board that rebooted.
     python3 tools/realstack/bed.py up DIR [N] [--latency MS]   # from a shell; PIDs in DIR/pids
     python3 tools/realstack/bed.py down DIR
 
-Processes are started here and stopped by their PIDs. btvirt's socket paths are fixed by
-BlueZ, so one bench runs at a time on a machine: a lock file serialises them.
+Processes are started here and stopped by their PIDs. btvirt's socket paths are compiled
+into BlueZ (read from the binary), so one bench runs at a time on a machine: a lock file
+serialises them.
 On kernels without AF_ALG btvirt needs afalg_shim.so (build.sh makes it) in LD_PRELOAD.
 """
 import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,12 +32,21 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# BlueZ's emulator/server.c fixes these paths; the BR/EDR+LE one is used because the
-# LE-only controller lacks HCI Set Event Mask Page 2 and NimBLE resets forever on it.
-SERVER = "/tmp/bt-server-bredrle"
-SERVERS = ("/tmp/bt-server-bredrle", "/tmp/bt-server-le", "/tmp/bt-server-bredr",
-           "/tmp/bt-server-amp", "/tmp/bt-server-mon")
 LOCK = os.path.join(tempfile.gettempdir(), "aioble_pm-btvirt.lock")
+
+
+def btvirt_servers(exe):
+    """The UNIX socket paths `btvirt -s` serves on: BlueZ compiles them into the binary
+    (emulator/server.c), so they are read from it rather than assumed. Returns (the
+    BR/EDR+LE one, all of them): BR/EDR+LE because the LE-only controller lacks HCI Set
+    Event Mask Page 2 and NimBLE resets forever on it."""
+    with open(exe, "rb") as f:
+        found = re.findall(rb"[\x21-\x7e]*/bt-server-[a-z]+(?=\x00)", f.read())
+    paths = sorted(set(p.decode() for p in found))
+    main = [p for p in paths if p.endswith("/bt-server-bredrle")]
+    if not main:
+        raise RuntimeError("bed: no bt-server-bredrle socket path in %s (not BlueZ's btvirt?)" % exe)
+    return main[0], paths
 
 
 def has_af_alg():
@@ -111,23 +122,24 @@ class Bed:
         return self
 
     def _up(self):
-        for p in SERVERS:
+        server, servers = btvirt_servers(shutil.which("btvirt"))
+        for p in servers:
             if os.path.exists(p):
                 os.unlink(p)  # left by a btvirt that was killed; the lock says none runs
         env = dict(os.environ)
         if not has_af_alg():
             env["LD_PRELOAD"] = os.path.abspath(self.shim)
         bt = self._spawn(["btvirt", "-s"], "btvirt.log", env=env)
-        _wait(lambda: os.path.exists(SERVER) or bt.poll() is not None, 5)
-        if not os.path.exists(SERVER):
+        _wait(lambda: os.path.exists(server) or bt.poll() is not None, 5)
+        if not os.path.exists(server):
             raise RuntimeError("bed: btvirt did not start: " + self._log("btvirt.log"))
         for i in range(self.n):
             if self.latency_ms:
-                args = [sys.executable, os.path.join(HERE, "hcirelay.py"), self.pty(i), SERVER, str(self.latency_ms),
+                args = [sys.executable, os.path.join(HERE, "hcirelay.py"), self.pty(i), server, str(self.latency_ms),
                         str(self.drop_secreq.get(i, 0))]
             else:
                 args = ["socat"] + (["-x"] if self.trace else []) + [
-                    "PTY,link=%s,raw,echo=0" % self.pty(i), "UNIX-CONNECT:" + SERVER]
+                    "PTY,link=%s,raw,echo=0" % self.pty(i), "UNIX-CONNECT:" + server]
             s = self._spawn(args, "socat%d.log" % i)
             _wait(lambda: os.path.exists(self.pty(i)) or s.poll() is not None, 5)
             if not os.path.exists(self.pty(i)):
