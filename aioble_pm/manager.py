@@ -98,12 +98,6 @@ class PeerManager:
         if self.store_error is not None:  # tell every handler once that bonds are not kept
             handler(Event(ERROR_UNEXPECTED, error=self.store_error))
 
-    def disconnect_on_failure(self, event):
-        """A ready-made handler: disconnect a link whose securing failed (Nordic's
-        pm_handler_disconnect_on_sec_failure). The PM drops links it refuses by itself."""
-        if event.id == CONN_SEC_FAILED and event.conn is not None and self._ble is not None:
-            self._sm.drop_link(event.conn)
-
     def attach(self, ble=None, irq=None):
         """Take over the secret store, before `ble.active(True)`: first in aioble's IRQ
         dispatch (ble=None), or raw `attach(ble, irq)` installing `ble.irq` and passing
@@ -151,25 +145,6 @@ class PeerManager:
                 self._gatts.registered(defs, handles)
             except Exception as e:  # the app's registration itself succeeded
                 self._emit(ERROR_UNEXPECTED, error=e)
-
-    def register_services(self, services):
-        """Raw `bluetooth` apps: `ble.gatts_register_services(services)` through the PM,
-        which keeps the database's table for Service Changed (aioble's register_services
-        is watched after attach()). Returns the handles."""
-        if self._ble is None:
-            raise RuntimeError("attach() first")
-        handles = self._ble.gatts_register_services(services)
-        self._registered(services, handles)
-        return handles
-
-    def local_db_changed(self, start=1, end=0xFFFF):
-        """Send Service Changed (start..end) to subscribed peers: now if connected, when
-        they reconnect if bonded (Nordic's pm_local_database_has_changed). False (nothing
-        sent) without the firmware's CCCD module."""
-        if self._gatts is None:
-            return False
-        self._gatts.local_db_changed(start, end)
-        return True
 
     def migrate(self, path=_JSON):
         """Import aioble's `ble_secrets.json` once (see migrate.py); returns the number
@@ -229,23 +204,6 @@ class PeerManager:
         f = self._authorizer
         return read_request(link, level, lambda: f is not None and f(handle, link and link.peer_id, attr))
 
-    def authorize(self, fn):
-        """Who may read characteristics protected with read=AUTHORIZED (access.py):
-        fn(conn_handle, peer_id, attr) -> True to allow; None (the default): nobody
-        (ATT 0x08). It runs inside the stack's callback: answer at once."""
-        if fn is not None and not callable(fn):
-            raise TypeError("authorize() takes a function or None")
-        self._authorizer = fn
-
-    def auto_secure(self, on=True):
-        """Client policy (aioble, off by default): a read/write/subscribe that fails with
-        ATT 0x05/0x0F/0x0C secures the link (secure()) and is retried once."""
-        if on is not True and on is not False:
-            raise TypeError("on must be a bool, not %s" % type(on).__name__)
-        from . import aiohooks
-
-        aiohooks.auto_secure(self if on else None)
-
     # --- connections -----------------------------------------------------------------
 
     def _handle(self, conn):
@@ -270,22 +228,6 @@ class PeerManager:
         from .secproc import secure
 
         return await secure(self._sm, lambda: self._link(conn), timeout_ms)
-
-    async def wait_secure(self, conn, timeout_ms=20000):
-        """Peripheral policy "pair on insufficient authentication": wait for the central
-        to secure the link itself (no Security Request; protected characteristics make
-        it pair). The outcome is judged and reported as secure()'s is."""
-        from .secproc import secure
-
-        return await secure(self._sm, lambda: self._link(conn), timeout_ms, False)
-
-    def passkey_reply(self, conn, passkey):
-        """Answer PASSKEY_REQUEST with the 6-digit passkey the peer displays."""
-        self._sm.passkey_reply(lambda: self._link(conn), passkey)
-
-    def numcmp_reply(self, conn, accept):
-        """Answer NUMERIC_COMPARISON: True if both devices show the same number."""
-        self._sm.numcmp_reply(lambda: self._link(conn), accept)
 
     def peer_id(self, conn):
         """Peer ID of a connection (aioble DeviceConnection or handle), or None."""
@@ -321,95 +263,19 @@ class PeerManager:
             raise
         self._emit(PEER_DELETE_SUCCEEDED, peer_id=peer_id)
 
-    def delete_all(self):
-        for pid in self._db.ids():
-            self.delete(pid)
-        self._emit(PEERS_DELETE_SUCCEEDED)
-
-    def rank_highest(self, peer_id):
-        self._db.check(peer_id)
-        self._db.rank_highest(peer_id)
-
-    def app_data(self, peer_id):
-        return self._db.app_data(peer_id)
-
-    def set_app_data(self, peer_id, data):
-        try:
-            self._db.set_app_data(peer_id, data)
-        except OSError as e:
-            self._emit(PEER_DATA_UPDATE_FAILED, peer_id=peer_id, error=e)
-            raise
-        self._emit(PEER_DATA_UPDATE_SUCCEEDED, peer_id=peer_id)
-
-    # --- identities, whitelists, aioble helpers --------------------------------------
+    # --- identities ------------------------------------------------------------------
 
     def resolve(self, addr_type, addr):
         """Bonded peer ID for any address (identity or RPA; HCI types 2/3 too), or None."""
         return self._idm.resolve(addr_type, addr)
 
-    def whitelist(self, peer_ids=None, limit=None, skip=0, device_privacy=False):
-        """A Whitelist of these bonded peers (None: all of them, now and later); see README."""
-        return self._idm.whitelist(peer_ids, limit, skip, device_privacy)
-
-    def accept(self, wl):
-        """Let only centrals on this Whitelist stay connected (None: anyone); others are
-        disconnected as they connect (CONN_REFUSED). Returns the previous list."""
-        return self._idm.accept(wl)
-
-    def scan(self, wl, duration_ms=5000, interval_us=30000, window_us=30000, active=False, dedup=True):
-        """aioble: `async with pm.scan(wl) as s: async for result, peer_id in s` -- the
-        whitelisted peers' results (RPAs resolved); leaving the `async with` stops it."""
-        from .whitelist import Whitelist
-
-        if not isinstance(wl, Whitelist):
-            raise TypeError("wl must be a Whitelist, not %s" % type(wl).__name__)
-        from . import aiohooks
-
-        return aiohooks.Scan(wl, duration_ms, interval_us, window_us, active, dedup)
-
-    async def connect(self, peer_id, timeout_ms=10000, secure=True):
-        """aioble: find the bonded peer behind any RPA, connect and (by default) secure;
-        asyncio.TimeoutError if it is not seen in time."""
-        from . import aiohooks
-
-        return await aiohooks.connect(self, peer_id, timeout_ms, secure)
-
-    async def advertise(self, interval_us, wl=None, **kwargs):
-        """aioble: advertise until a central on `wl` connects, refusing others. wl=None:
-        every bonded peer, or any central while there is no bond (so the first can happen)."""
-        from . import aiohooks
-
-        if wl is None:
-            wl = self.whitelist()
-            if not len(wl):
-                wl = None
-        return await aiohooks.advertise(self, interval_us, wl, kwargs)
-
-    async def services(self, conn, uuid=None, timeout_ms=10000, cached=True):
-        """aioble: the peer's services (ClientService objects, `uuid` filters) from the
-        remote database cache, else discovered and, for a bonded peer, stored (gattc.py)."""
-        from .gattc import services
-
-        return await services(self, conn, uuid, timeout_ms, cached)
-
-    def forget_services(self, peer_id):
-        """Drop the peer's remote database cache; True if one was stored."""
-        from .gattc import forget_services
-
-        return forget_services(self, peer_id)
-
-    def show(self):
-        """Print the peer table (never key material), then capabilities()."""
-        from .peerinfo import show
-        from . import more
-
-        show(self._db, self._links)
-        more.show_caps(more.capabilities(self))
-
     def __getattr__(self, name):
-        """The optional parts of the API, loaded on first use (more.py): capabilities(),
-        export(key), restore(data, key), pin(peer_id, pinned), pinned(peer_id),
-        pairing_window(ms), on_mismatch(policy); see the README."""
+        """The rest of the API, loaded on first use (more.py): capabilities(), export(),
+        restore(), pin(), pinned(), pairing_window(), on_mismatch(), passkey_reply(),
+        numcmp_reply(), wait_secure(), delete_all(), rank_highest(), app_data(),
+        set_app_data(), whitelist(), accept(), authorize(), auto_secure(),
+        register_services(), local_db_changed(), scan(), connect(), advertise(),
+        services(), forget_services(), show(), disconnect_on_failure(); see the README."""
         from . import more
 
         if name not in more.NAMES:

@@ -1,7 +1,9 @@
 """The optional parts of PeerManager's API, loaded on first use (PeerManager.__getattr__),
 so that the core's import does not grow with them: the capability probe, backup entry
-points (backup.py), pins, the pairing window and the mismatch policy (policy.py).
-Each function takes the PeerManager first; `pm.export(key=k)` calls `export(pm, key=k)`.
+points (backup.py), pins, the pairing window and the mismatch policy (policy.py), then
+the calls an app makes now and then (passkey answers, app data, whitelists, the GATT
+and aioble helpers). Each function takes the PeerManager first; `pm.export(key=k)`
+calls `export(pm, key=k)`.
 
 The capability probe tells things without radio traffic. MicroPython's `bluetooth`
 module has the same methods on every binding, so the binding is inferred from what is
@@ -13,10 +15,15 @@ from esp-nimble 1.5 (88).
 """
 import sys
 
-from .events import MISMATCH_REPORT, MISMATCH_REPAIR
+from .events import (MISMATCH_REPORT, MISMATCH_REPAIR, CONN_SEC_FAILED, PEERS_DELETE_SUCCEEDED,
+                     PEER_DATA_UPDATE_FAILED, PEER_DATA_UPDATE_SUCCEEDED)
 from .nimble import cccd_module
 
-NAMES = ("capabilities", "export", "restore", "pin", "pinned", "pairing_window", "on_mismatch")
+NAMES = ("capabilities", "export", "restore", "pin", "pinned", "pairing_window", "on_mismatch",
+         "disconnect_on_failure", "register_services", "local_db_changed", "authorize", "auto_secure",
+         "wait_secure", "passkey_reply", "numcmp_reply", "delete_all", "rank_highest", "app_data",
+         "set_app_data", "whitelist", "accept", "scan", "connect", "advertise", "services",
+         "forget_services", "show")
 
 
 _BTSTACK_WHY = ("BTstack's binding never asks the Python secret store (bonds live in RAM, "
@@ -41,7 +48,7 @@ def _binding(db):
     order = None
     if db is not None:
         for pid in db.ids():
-            n = db.read_secret(2, pid, bytearray(128)) if db.has_secret(pid, 2) else 0
+            n = db.read_secret(2, pid, bytearray(135)) if db.has_secret(pid, 2) else 0
             if n:
                 order = "esp" if n == 88 else "upstream"
                 break
@@ -169,3 +176,162 @@ def on_mismatch(pm, policy):
         raise ValueError("policy must be MISMATCH_REPORT, MISMATCH_REPAIR or a callable")
     old, pm._sm.on_mismatch = pm._sm.on_mismatch, policy
     return old
+
+
+# --- now-and-then calls: pairing answers, peers, GATT, aioble helpers ------------------
+
+
+def disconnect_on_failure(pm, event):
+    """A ready-made handler: disconnect a link whose securing failed (Nordic's
+    pm_handler_disconnect_on_sec_failure). The PM drops links it refuses by itself."""
+    if event.id == CONN_SEC_FAILED and event.conn is not None and pm._ble is not None:
+        pm._sm.drop_link(event.conn)
+
+
+def register_services(pm, services):
+    """Raw `bluetooth` apps: `ble.gatts_register_services(services)` through the PM,
+    which keeps the database's table for Service Changed (aioble's register_services
+    is watched after attach()). Returns the handles."""
+    if pm._ble is None:
+        raise RuntimeError("attach() first")
+    handles = pm._ble.gatts_register_services(services)
+    pm._registered(services, handles)
+    return handles
+
+
+def local_db_changed(pm, start=1, end=0xFFFF):
+    """Send Service Changed (start..end) to subscribed peers: now if connected, when
+    they reconnect if bonded (Nordic's pm_local_database_has_changed). False (nothing
+    sent) without the firmware's CCCD module."""
+    if pm._gatts is None:
+        return False
+    pm._gatts.local_db_changed(start, end)
+    return True
+
+
+def authorize(pm, fn):
+    """Who may read characteristics protected with read=AUTHORIZED (access.py):
+    fn(conn_handle, peer_id, attr) -> True to allow; None (the default): nobody
+    (ATT 0x08). It runs inside the stack's callback: answer at once."""
+    if fn is not None and not callable(fn):
+        raise TypeError("authorize() takes a function or None")
+    pm._authorizer = fn
+
+
+def auto_secure(pm, on=True):
+    """Client policy (aioble, off by default): a read/write/subscribe that fails with
+    ATT 0x05/0x0F/0x0C secures the link (secure()) and is retried once."""
+    if on is not True and on is not False:
+        raise TypeError("on must be a bool, not %s" % type(on).__name__)
+    from . import aiohooks
+
+    aiohooks.auto_secure(pm if on else None)
+
+
+async def wait_secure(pm, conn, timeout_ms=20000):
+    """Peripheral policy "pair on insufficient authentication": wait for the central
+    to secure the link itself (no Security Request; protected characteristics make
+    it pair). The outcome is judged and reported as secure()'s is."""
+    from .secproc import secure
+
+    return await secure(pm._sm, lambda: pm._link(conn), timeout_ms, False)
+
+
+def passkey_reply(pm, conn, passkey):
+    """Answer PASSKEY_REQUEST with the 6-digit passkey the peer displays."""
+    pm._sm.passkey_reply(lambda: pm._link(conn), passkey)
+
+
+def numcmp_reply(pm, conn, accept):
+    """Answer NUMERIC_COMPARISON: True if both devices show the same number."""
+    pm._sm.numcmp_reply(lambda: pm._link(conn), accept)
+
+
+def delete_all(pm):
+    for pid in pm._db.ids():
+        pm.delete(pid)
+    pm._emit(PEERS_DELETE_SUCCEEDED)
+
+
+def rank_highest(pm, peer_id):
+    pm._db.check(peer_id)
+    pm._db.rank_highest(peer_id)
+
+
+def app_data(pm, peer_id):
+    return pm._db.app_data(peer_id)
+
+
+def set_app_data(pm, peer_id, data):
+    try:
+        pm._db.set_app_data(peer_id, data)
+    except OSError as e:
+        pm._emit(PEER_DATA_UPDATE_FAILED, peer_id=peer_id, error=e)
+        raise
+    pm._emit(PEER_DATA_UPDATE_SUCCEEDED, peer_id=peer_id)
+
+
+def whitelist(pm, peer_ids=None, limit=None, skip=0, device_privacy=False):
+    """A Whitelist of these bonded peers (None: all of them, now and later); see README."""
+    return pm._idm.whitelist(peer_ids, limit, skip, device_privacy)
+
+
+def accept(pm, wl):
+    """Let only centrals on this Whitelist stay connected (None: anyone); others are
+    disconnected as they connect (CONN_REFUSED). Returns the previous list."""
+    return pm._idm.accept(wl)
+
+
+def scan(pm, wl, duration_ms=5000, interval_us=30000, window_us=30000, active=False, dedup=True):
+    """aioble: `async with pm.scan(wl) as s: async for result, peer_id in s` -- the
+    whitelisted peers' results (RPAs resolved); leaving the `async with` stops it."""
+    from .whitelist import Whitelist
+
+    if not isinstance(wl, Whitelist):
+        raise TypeError("wl must be a Whitelist, not %s" % type(wl).__name__)
+    from . import aiohooks
+
+    return aiohooks.Scan(wl, duration_ms, interval_us, window_us, active, dedup)
+
+
+async def connect(pm, peer_id, timeout_ms=10000, secure=True):
+    """aioble: find the bonded peer behind any RPA, connect and (by default) secure;
+    asyncio.TimeoutError if it is not seen in time."""
+    from . import aiohooks
+
+    return await aiohooks.connect(pm, peer_id, timeout_ms, secure)
+
+
+async def advertise(pm, interval_us, wl=None, **kwargs):
+    """aioble: advertise until a central on `wl` connects, refusing others. wl=None:
+    every bonded peer, or any central while there is no bond (so the first can happen)."""
+    from . import aiohooks
+
+    if wl is None:
+        wl = pm.whitelist()
+        if not len(wl):
+            wl = None
+    return await aiohooks.advertise(pm, interval_us, wl, kwargs)
+
+
+async def services(pm, conn, uuid=None, timeout_ms=10000, cached=True):
+    """aioble: the peer's services (ClientService objects, `uuid` filters) from the
+    remote database cache, else discovered and, for a bonded peer, stored (gattc.py)."""
+    from .gattc import services
+
+    return await services(pm, conn, uuid, timeout_ms, cached)
+
+
+def forget_services(pm, peer_id):
+    """Drop the peer's remote database cache; True if one was stored."""
+    from .gattc import forget_services
+
+    return forget_services(pm, peer_id)
+
+
+def show(pm):
+    """Print the peer table (never key material), then capabilities()."""
+    from . import peerinfo
+
+    peerinfo.show(pm._db, pm._links)
+    show_caps(capabilities(pm))

@@ -4,7 +4,8 @@ small in-RAM index rebuilt from the store at start-up.
 The records themselves (data IDs, record IDs, sealing, opening the store, schema
 upgrades) are peerrec.py's. A peer exists while it has at least one secret record; its
 rank, app data, flags and remote database cache (gattc.py) are deleted with it.
-RAM per peer: a 16-byte index entry, 16 bytes of IRK and one bit of the ID bitmap.
+RAM per peer: a 9-byte index entry, 16 bytes of IRK and one bit of the ID bitmap; ranks
+stay on flash (read when a peer is used or evicted, not at start-up).
 """
 import micropython
 from micropython import const
@@ -17,13 +18,11 @@ from .peerrec import (PEER_DATA_IDS, DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OU
 
 MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
 
-# Index entry (16 bytes): flags, key_size, NimBLE key (type + address LSB-first),
-# pad, rank u32 LE, pad.
-_ENTRY = const(16)
+# Index entry (9 bytes): flags, key_size, NimBLE key (type + address LSB-first).
+_ENTRY = const(9)
 _FLAGS = const(0)
 _KEY_SIZE = const(1)
 _KEY = const(2)
-_RANK = const(10)
 _USED = const(0x01)
 _HAS_OUR = const(0x02)
 _HAS_PEER = const(0x04)
@@ -74,7 +73,23 @@ def _find_key(index: ptr8, n: int, key: ptr8) -> int:
             if j == 7:
                 return pid
         pid += 1
-        o += 16
+        o += 9  # _ENTRY
+    return -1
+
+
+@micropython.viper
+def _nth_with(index: ptr8, n: int, flag: int, k: int) -> int:
+    """Peer ID of the k-th index entry (ascending) with this flag, or -1 (reference:
+    tests/lib/peers_ref.py). NimBLE iterates its bonds with it at every activation."""
+    pid = 0
+    o = 0
+    while pid < n:
+        if index[o] & flag:
+            if k == 0:
+                return pid
+            k -= 1
+        pid += 1
+        o += 9  # _ENTRY
     return -1
 
 
@@ -92,6 +107,7 @@ class PeerDB:
         self._index = bytearray(max_peers * _ENTRY)
         self._irks = bytearray(max_peers * 16)
         self._bitmap = bytearray((max_peers + 7) >> 3)
+        self._top = None  # (highest rank, its peer ID or None on a tie), read on first use
         self.dropped = []  # peer IDs found incomplete or out of range at load and removed
         self.load_error = None  # an OSError of the load's clean-up writes (retried next boot)
         upgrade(store)
@@ -110,8 +126,9 @@ class PeerDB:
 
     def _load(self):
         """Rebuild the index from the store: one pass over the record IDs, then one
-        secret record (PEER_SEC, whose IRK we need, else OUR_SEC) and the rank per peer."""
+        secret record per peer (PEER_SEC, whose IRK we need, else OUR_SEC)."""
         store = self.store
+        buf = bytearray(160)  # one secret at a time (NimBLE's are under 100 bytes)
         found = {}  # peer ID -> bit (1 << data_id) for each of its records
         for rid in store.ids():
             pid = rid >> 16
@@ -127,8 +144,13 @@ class PeerDB:
                 continue
             record = None
             for sec in ((nimble.SEC_PEER,) if has_peer else ()) + ((nimble.SEC_OUR,) if has_our else ()):
+                rid = record_id(pid, _SEC_DATA[sec])
                 try:
-                    record = store.read(record_id(pid, _SEC_DATA[sec]))
+                    try:
+                        n = store.read(rid, buf)
+                        record = None if n is None else memoryview(buf)[0:n]
+                    except ValueError:  # longer than any layout we know: read it whole
+                        record = store.read(rid)
                 except OSError:  # CorruptError: a damaged record; try the other secret
                     continue
                 if record is not None and len(record) >= 7:
@@ -140,12 +162,6 @@ class PeerDB:
             self._index_secret(pid, sec, record)
             if has_our and has_peer:
                 self._index[pid * _ENTRY + _FLAGS] |= _HAS_OUR | _HAS_PEER
-            try:
-                rank = unseal(store.read(record_id(pid, DATA_RANK)))
-            except OSError:
-                rank = None  # a damaged rank: the peer counts as least recently used
-            if rank is not None and len(rank) == 4:
-                _put_u32(self._index, pid * _ENTRY + _RANK, _u32(rank, 0))
             if data & (1 << DATA_FLAGS):
                 try:
                     flags = unseal(store.read(record_id(pid, DATA_FLAGS)))
@@ -160,6 +176,7 @@ class PeerDB:
             for i in range(len(buf)):
                 buf[i] = 0
         self.dropped = []
+        self._top = None
         self._load()
 
     def _index_secret(self, pid, sec_type, record):
@@ -264,31 +281,28 @@ class PeerDB:
         return self._index[peer_id * _ENTRY + _KEY_SIZE]
 
     def rank(self, peer_id):
-        return _u32(self._index, peer_id * _ENTRY + _RANK)
+        """The peer's rank from its record (0: none or damaged, least recently used)."""
+        try:
+            rank = unseal(self.store.read(record_id(peer_id, DATA_RANK)))
+        except OSError:
+            rank = None
+        return _u32(rank, 0) if rank is not None and len(rank) == 4 else 0
 
     # --- secrets (the NimBLE store) --------------------------------------------------
 
     def read_secret(self, sec_type, peer_id, buf):
-        """Read the peer's secret value into buf; returns its length, or 0 if none."""
+        """Read the peer's secret record (key || value) into buf, without allocating;
+        returns the value's length (the value is buf[7:7 + n]), 0 if none. ValueError
+        if buf is too small, CorruptError if the record is damaged."""
         if not self._index[peer_id * _ENTRY] & _SEC_FLAG[sec_type]:
             return 0
-        record = self.store.read(record_id(peer_id, _SEC_DATA[sec_type]))
-        if record is None or len(record) < 8:
-            return 0
-        n = len(record) - 7
-        buf[0:n] = memoryview(record)[7:]
-        return n
+        n = self.store.read(record_id(peer_id, _SEC_DATA[sec_type]), buf)
+        return 0 if n is None or n < 8 else n - 7
 
     def peer_with_secret(self, sec_type, n):
         """The n-th peer ID (ascending) holding a secret of this type, or None."""
-        flag = _SEC_FLAG[sec_type]
-        idx = self._index
-        for p in range(self.max_peers):
-            if idx[p * _ENTRY] & flag:
-                if n == 0:
-                    return p
-                n -= 1
-        return None
+        pid = _nth_with(self._index, self.max_peers, _SEC_FLAG[sec_type], n)
+        return None if pid < 0 else pid
 
     def allocate(self):
         """Lowest free peer ID, or None when all max_peers IDs are used."""
@@ -351,6 +365,7 @@ class PeerDB:
         leaves leftovers that the next load removes), then free its ID."""
         self.check(peer_id)
         self._delete_records(peer_id)
+        self._top = None
         o = peer_id * _ENTRY
         for i in range(o, o + _ENTRY):
             self._index[i] = 0
@@ -362,12 +377,19 @@ class PeerDB:
 
     def rank_highest(self, peer_id):
         """Make the peer the most recently used one (rank = highest + 1). When the u32
-        ranks run out, all peers are renumbered 1..n in their current order first."""
-        top = 0
-        for p in self.ids():
-            if p != peer_id:
-                top = max(top, self.rank(p))
-        if self.rank(peer_id) > top and self.rank(peer_id) != 0:
+        ranks run out, all peers are renumbered 1..n in their current order first. The
+        ranks are read from flash once, for the first call; then only the top is kept."""
+        if self._top is None:
+            top, holder = 0, None
+            for p in self.ids():
+                r = self.rank(p)
+                if r > top:
+                    top, holder = r, p
+                elif r == top:
+                    holder = None  # a tie (or all 0): nobody is highest yet
+            self._top = (top, holder)
+        top, holder = self._top
+        if holder == peer_id:
             return
         if top >= 0xFFFFFFFF:
             ordered = sorted((self.rank(p), p) for p in self.ids() if p != peer_id)
@@ -375,12 +397,12 @@ class PeerDB:
                 self._set_rank(p, i + 1)
             top = len(ordered)
         self._set_rank(peer_id, top + 1)
+        self._top = (top + 1, peer_id)
 
     def _set_rank(self, peer_id, rank):
         buf = bytearray(4)
         _put_u32(buf, 0, rank)
         self.store.write(record_id(peer_id, DATA_RANK), seal(buf))
-        _put_u32(self._index, peer_id * _ENTRY + _RANK, rank)
 
     def app_data(self, peer_id):
         """The app's bytes for the peer, or None. CorruptError if the record is damaged."""

@@ -14,7 +14,8 @@ from micropython import const
 import time
 
 from .events import BOND_MISMATCH, MISMATCH_REPAIR
-from .security import SecurityError, RepeatedAttempts
+from .security import SecurityError
+from .attempts import RepeatedAttempts
 
 LOST_PEER = "peer"  # the peer lost its keys; we still hold the bond
 LOST_LOCAL = "local"  # we lost ours; the peer still holds its keys
@@ -118,7 +119,7 @@ class Doctor:
         pid = link.peer_id
         policy, storm = self._found(link, LOST_PEER, pid, "the peer refused our stored keys")
         if storm:
-            sm.ra.failed(link.key)
+            sm.attempt_failed(link)
         if policy == MISMATCH_REPAIR and pid is not None and pid in sm._db:
             sm.forget(pid)
 

@@ -12,7 +12,7 @@ from micropython import const
 import time
 
 from . import addrs, nimble, security
-from .security import SecurityError
+from .security import SecurityError, pairing_disabled
 from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ,
                      PASSKEY_DISPLAY, PASSKEY_REQUEST, NUMERIC_COMPARISON, STORAGE_FULL,
                      PEER_EVICTED, EVICT_LRU, PROC_ENCRYPTION, PROC_BONDING, PROC_PAIRING, MISMATCH_REPORT)
@@ -24,10 +24,6 @@ _BUF = const(128)  # longest secret value we hand to the stack
 
 
 
-def pairing_disabled():
-    return SecurityError(SecurityError.REJECTED, "pairing is disabled (sec_params(None))")
-
-
 class SecurityManager:
     def __init__(self, db, links, idm, emit, when_full):
         self._db = db
@@ -36,7 +32,7 @@ class SecurityManager:
         self._emit = emit
         self.when_full = when_full
         self.params = security.SecParams()
-        self.ra = security.RepeatedAttempts()
+        self.ra = None  # attempts.RepeatedAttempts, made at the first failed pairing
         self.ble = None
         self.passkey_timeout_ms = 30000
         self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
@@ -52,6 +48,12 @@ class SecurityManager:
 
             self._doc = Doctor(self)
         return self._doc
+
+    def attempt_failed(self, link):
+        if self.ra is None:  # (most boots see no failed pairing: no RAM, no code for it)
+            from .attempts import RepeatedAttempts
+            self.ra = RepeatedAttempts()
+        self.ra.failed(link.key)
 
     def apply_params(self):
         if self.ble is not None and self.params is not None:
@@ -89,7 +91,8 @@ class SecurityManager:
         if err is not None:
             self.refuse(link, err)
             return
-        self.ra.succeeded(link.key)
+        if self.ra is not None:
+            self.ra.succeeded(link.key)
         if self._doc is not None:
             self._doc.healed(link.key)
         if pid is not None and pid in self._db:
@@ -385,7 +388,7 @@ class SecurityManager:
 
     def settle_failure(self, link, err):
         if err.reason != SecurityError.KEY_MISSING and err.reason != SecurityError.DAMAGED:
-            self.ra.failed(link.key)  # pairings only
+            self.attempt_failed(link)  # pairings only
         self.fail(link, err)
 
     def settle(self, link):

@@ -18,8 +18,7 @@ import time
 from . import security
 from .events import PROC_ENCRYPTION, PROC_BONDING
 from .links import Proc
-from .secman import pairing_disabled
-from .security import SecurityError
+from .security import SecurityError, pairing_disabled
 
 _EALREADY = const(114)  # errno of gap_pair while an SMP procedure runs (MP_EALREADY)
 _GRACE_MS = const(100)  # how long a failed passkey pairing waits to learn whether the link broke
@@ -51,7 +50,7 @@ async def secure(sm, find_link, timeout_ms, start=True):
         if err.reason == SecurityError.NOT_SC:  # no re-encryption makes a legacy link SC
             sm.refuse(link, err)
             raise err
-    wait = sm.ra.check(link.key)
+    wait = 0 if sm.ra is None else sm.ra.check(link.key)
     if wait:
         raise SecurityError(SecurityError.REPEATED_ATTEMPTS, "wait %d ms" % wait)
     if link.peer_id is None:
@@ -151,7 +150,7 @@ async def _await_outcome(sm, link, proc, start, timeout_ms):
             left = min(left, sm.passkey_timeout_ms - time.ticks_diff(now, asked))
         if left <= 0 and failed_at is None:
             if asked is not None:
-                sm.ra.failed(link.key)
+                sm.attempt_failed(link)
                 sm.refuse(link, SecurityError(
                     SecurityError.PASSKEY, "no answer to the passkey request in %d ms" % sm.passkey_timeout_ms))
             elif link.damaged:  # NimBLE refused the peer's encryption without an IRQ

@@ -15,7 +15,7 @@ from .security import SecurityError
 from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED, STORAGE_FULL
 
 _NONE = b""
-_BUF = const(128)
+_BUF = const(135)  # key (7 bytes) || value: NimBLE's values are under 100 bytes
 
 
 class NimbleStore:
@@ -24,7 +24,7 @@ class NimbleStore:
         self._idm = idm
         self._sm = sm
         self._emit = emit
-        self._buf = bytearray(_BUF)  # secret values handed to the stack
+        self._buf = bytearray(_BUF)  # secret records read here; their values go to the stack
         self._answer = None
         self.gatts = None  # gatts.GattServer when the firmware routes CCCDs here (sec type 3)
 
@@ -63,7 +63,12 @@ class NimbleStore:
         if pid is None:
             return _NONE
         try:
-            n = self._db.read_secret(sec_type, pid, self._buf)
+            while True:
+                try:
+                    n = self._db.read_secret(sec_type, pid, self._buf)
+                    break
+                except ValueError:  # longer than NimBLE's layouts: a bigger buffer from now on
+                    self._buf = bytearray(2 * len(self._buf))
         except OSError as e:  # a damaged record: "not found", and a damaged bond
             self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
             if link is not None and link.peer_id == pid:
@@ -73,7 +78,7 @@ class NimbleStore:
             # (a peripheral's stack reads the central's keys to pick an ATT error code or
             # to see a repeated pairing: neither is a re-encryption)
             sm.keys_read(link, n > 0)
-        return self._keep(memoryview(self._buf)[0:n]) if n else _NONE
+        return self._keep(memoryview(self._buf)[7 : 7 + n]) if n else _NONE
 
     def _nth_visible(self, sec_type, index):
         """The index-th peer with this secret, skipping bonds hidden from the stack (a

@@ -4,7 +4,7 @@ import os
 import struct
 from mptest import raises, eq
 from aioble_pm import peers, nimble
-from peers_ref import lowest_free_ref, find_key_ref
+from peers_ref import _ENTRY, lowest_free_ref, find_key_ref, nth_with_ref
 
 
 class DictStore:
@@ -15,9 +15,14 @@ class DictStore:
         self.writes = 0
         self.full = False
 
-    def read(self, rid):
+    def read(self, rid, buf=None):  # ZMS.read's contract
         v = self.d.get(rid)
-        return None if v is None else bytes(v)
+        if v is None or buf is None:
+            return None if v is None else bytes(v)
+        if len(buf) < len(v):
+            raise ValueError("buf too small")
+        buf[0 : len(v)] = v
+        return len(v)
 
     def write(self, rid, data):
         if self.full:
@@ -90,9 +95,9 @@ def test_secret_roundtrip_and_iteration():
     db = peers.PeerDB(st)
     bond(db, 1)
     bond(db, 2, n=88)
-    buf = bytearray(128)
+    buf = bytearray(135)
     eq(db.read_secret(nimble.SEC_PEER, 1, buf), 88)
-    eq(bytes(buf[0:88]), st.read(peers.record_id(1, peers.DATA_PEER_SEC))[7:])
+    eq(bytes(buf[7:95]), st.read(peers.record_id(1, peers.DATA_PEER_SEC))[7:])
     eq(db.peer_with_secret(nimble.SEC_PEER, 0), 0)
     eq(db.peer_with_secret(nimble.SEC_PEER, 1), 1)
     eq(db.peer_with_secret(nimble.SEC_PEER, 2), None)
@@ -103,9 +108,9 @@ def test_unknown_layout_kept_verbatim():
     st = DictStore()
     db = peers.PeerDB(st)
     db.write_secret(0, nimble.SEC_PEER, key_of(3), b"\x01\x02\x03" * 11)
-    buf = bytearray(128)
+    buf = bytearray(135)
     eq(db.read_secret(nimble.SEC_PEER, 0, buf), 33)
-    eq(bytes(buf[:33]), b"\x01\x02\x03" * 11)
+    eq(bytes(buf[7:40]), b"\x01\x02\x03" * 11)
     assert not db.parsed(0)
     eq(peers.PeerDB(st).find(key_of(3)), 0)
 
@@ -200,11 +205,14 @@ def test_viper_helpers_match_reference():
             bm = bytearray(os.urandom((n + 7) >> 3))
             eq(peers._lowest_free(bm, n), lowest_free_ref(bm, n), (n, bm))
         eq(peers._lowest_free(bytearray(b"\xff" * ((n + 7) >> 3)), n), -1)
-    index = bytearray(os.urandom(16 * 40))
+    index = bytearray(os.urandom(_ENTRY * 40))
     for p in range(40):
-        index[p * 16] |= 1 if p % 3 else 0
-        index[p * 16] &= 0xFF if p % 3 else 0xFE
-    keys = [bytes(index[p * 16 + 2 : p * 16 + 9]) for p in range(40)] + [os.urandom(7) for _ in range(50)]
+        index[p * _ENTRY] |= 1 if p % 3 else 0
+        index[p * _ENTRY] &= 0xFF if p % 3 else 0xFE
+    keys = [bytes(index[p * _ENTRY + 2 : p * _ENTRY + 9]) for p in range(40)] + [os.urandom(7) for _ in range(50)]
     keys.append(b"\xff\xff\xff\xff\xff\xff\xff")
+    for flag in (0x02, 0x04):
+        for k in range(42):
+            eq(peers._nth_with(index, 40, flag, k), nth_with_ref(index, 40, flag, k), (flag, k))
     for k in keys:
         eq(peers._find_key(index, 40, k), find_key_ref(index, 40, k), k)
