@@ -27,8 +27,10 @@ def capabilities(pm=None):
 
 
 def __getattr__(name):
-    if name in _MANAGER:
+    if name == "PeerManager":
         from . import manager as m
+    elif name in _MANAGER:  # the event and policy constants
+        from . import events as m
     elif name == "PeerInfo":
         from . import peerinfo as m
     elif name in _SECURITY:

@@ -8,8 +8,8 @@ IRQ is answered "not found"/"not stored" (the stack asks from inside its operati
 from micropython import const
 
 from . import nimble, peers, security
-from .events import *  # noqa: F401,F403 (the event constants are PeerManager's API too)
-from .events import Emitter, Event
+from .events import (Emitter, Event, EVICT_LRU, REJECT, ERROR_UNEXPECTED, PEER_DELETE_FAILED,
+                     PEER_DELETE_SUCCEEDED)
 from .links import Links
 from .idman import IDManager
 from .secman import SecurityManager
@@ -174,7 +174,9 @@ class PeerManager:
             elif event == _IRQ_ENCRYPTION_UPDATE:
                 self._sm.encryption_update(*data)
             elif event == _IRQ_PASSKEY_ACTION:
-                self._sm.passkey_action(*data)
+                from .pairing import passkey_action
+
+                passkey_action(self._sm, *data)
             elif event == _IRQ_GATTS_INDICATE_DONE and self._gatts is not None:
                 self._gatts.indicate_done(*data)
             elif event == _IRQ_GATTS_READ_REQUEST:

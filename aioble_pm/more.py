@@ -239,12 +239,16 @@ async def wait_secure(pm, conn, timeout_ms=20000):
 
 def passkey_reply(pm, conn, passkey):
     """Answer PASSKEY_REQUEST with the 6-digit passkey the peer displays."""
-    pm._sm.passkey_reply(lambda: pm._link(conn), passkey)
+    from .pairing import passkey_reply
+
+    passkey_reply(pm._sm, lambda: pm._link(conn), passkey)
 
 
 def numcmp_reply(pm, conn, accept):
     """Answer NUMERIC_COMPARISON: True if both devices show the same number."""
-    pm._sm.numcmp_reply(lambda: pm._link(conn), accept)
+    from .pairing import numcmp_reply
+
+    numcmp_reply(pm._sm, lambda: pm._link(conn), accept)
 
 
 def delete_all(pm):

@@ -1,6 +1,6 @@
 """Security manager: the security procedure of each link (start, outcome, judgement
 against the security parameters), passkeys, repeated-attempts protection, refusals, the
-re-pairing and eviction policy. It decides; the store adapter (store.py) moves the
+re-pairing and eviction policy (the passkey exchange: pairing.py). It decides; the store adapter (store.py) moves the
 secrets, and secproc.py drives `secure()`.
 
 A link that fails its judgement is refused: its securing fails, it is dropped, and no
@@ -9,17 +9,12 @@ not hold or do not trust).
 """
 import micropython
 from micropython import const
-import time
 
 from . import addrs, nimble, security
 from .security import SecurityError, pairing_disabled
-from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ,
-                     PASSKEY_DISPLAY, PASSKEY_REQUEST, NUMERIC_COMPARISON, STORAGE_FULL,
+from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ, STORAGE_FULL,
                      PEER_EVICTED, EVICT_LRU, PROC_ENCRYPTION, PROC_BONDING, PROC_PAIRING, MISMATCH_REPORT)
 
-_ACTION_INPUT = const(2)
-_ACTION_DISPLAY = const(3)
-_ACTION_NUMCMP = const(4)
 _BUF = const(128)  # longest secret value we hand to the stack
 
 
@@ -184,8 +179,11 @@ class SecurityManager:
     # --- the stack's store, as policy ------------------------------------------------
 
     def hiding(self):
-        """Some bond is hidden from the stack now."""
-        return any(l.hidden is not None for l in self._links.all())
+        """Some bond is hidden from the stack now (asked at each by-index store read)."""
+        for l in self._links.by_handle.values():  # no list: NimBLE iterates at activation
+            if l.hidden is not None:
+                return True
+        return False
 
     def hidden(self, peer_id):
         return any(l.hidden == peer_id for l in self._links.all())
@@ -395,54 +393,3 @@ class SecurityManager:
         """A pending link whose keys never came (the stack stored nothing)."""
         if link.pending and link.refused is None:
             self.succeed(link, PROC_ENCRYPTION if link.peer_id is not None else PROC_PAIRING)
-
-    # --- passkeys --------------------------------------------------------------------
-
-    def passkey_action(self, handle, action, passkey):
-        link = self._links.get(handle)
-        if link is not None:
-            link.touch()
-            self.start(link)
-        pid = link and link.peer_id
-        if action == _ACTION_DISPLAY:
-            passkey = security.new_passkey()
-            self.ble.gap_passkey(handle, action, passkey)
-            self._emit(PASSKEY_DISPLAY, conn=handle, peer_id=pid, passkey=passkey)
-        elif action == _ACTION_INPUT or action == _ACTION_NUMCMP:
-            if link is not None:
-                link.passkey = action
-                link.passkey_at = time.ticks_ms()
-            self._emit(PASSKEY_REQUEST if action == _ACTION_INPUT else NUMERIC_COMPARISON,
-                       conn=handle, peer_id=pid, passkey=passkey if action == _ACTION_NUMCMP else None)
-
-    def passkey_reply(self, find_link, passkey):
-        """The app's passkey for PASSKEY_REQUEST (arguments checked before the link)."""
-        if type(passkey) is not int:
-            raise TypeError("passkey must be an int, not %s" % type(passkey).__name__)
-        if not 0 <= passkey <= 999999:
-            raise ValueError("passkey must be 0..999999, got %d" % passkey)
-        link = self._pending_action(find_link(), _ACTION_INPUT)
-        link.passkey = "passkey"  # a failure from now on means this passkey was wrong
-        link.passkey_at = None
-        self.ble.gap_passkey(link.handle, _ACTION_INPUT, passkey)
-
-    def numcmp_reply(self, find_link, accept):
-        if accept is not True and accept is not False:
-            raise TypeError("accept must be a bool, not %s" % type(accept).__name__)
-        link = self._pending_action(find_link(), _ACTION_NUMCMP)
-        link.passkey = "numcmp"
-        link.passkey_at = None
-        try:
-            self.ble.gap_passkey(link.handle, _ACTION_NUMCMP, 1 if accept else 0)
-        except OSError:
-            if accept:
-                raise  # a rejection is passed back by NimBLE as an error (BLE_HS_SM_US_ERR)
-        if not accept:
-            # NimBLE sends Pairing Failed to the peer and raises no IRQ here (no enc_cb):
-            # the procedure ends now, or secure() would wait for the peer to give up
-            self.settle_failure(link, SecurityError(SecurityError.NUMCMP, "rejected here"))
-
-    def _pending_action(self, link, action):
-        if link.passkey != action:
-            raise ValueError("no %s pending on this connection" % ("passkey request", "numeric comparison")[action == _ACTION_NUMCMP])
-        return link

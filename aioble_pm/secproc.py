@@ -15,7 +15,6 @@ from micropython import const
 import asyncio
 import time
 
-from . import security
 from .events import PROC_ENCRYPTION, PROC_BONDING
 from .links import Proc
 from .security import SecurityError, pairing_disabled
@@ -56,7 +55,9 @@ async def secure(sm, find_link, timeout_ms, start=True):
     if link.peer_id is None:
         if params is None:
             raise pairing_disabled()
-        if not link.peripheral and security.central_needs_io(params.io, params.mitm, params.lesc):
+        from .pairing import central_needs_io  # (a pairing: pairing.py is needed anyway)
+
+        if not link.peripheral and central_needs_io(params.io, params.mitm, params.lesc):
             raise SecurityError(SecurityError.UNSUPPORTED,
                                 "pairing with mitm=True as central needs a passkey or numeric comparison, and "
                                 "MicroPython's binding raises _IRQ_PASSKEY_ACTION only as peripheral")

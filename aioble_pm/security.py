@@ -1,13 +1,11 @@
-"""Security manager, pure parts: security parameters and their validation, the
-pairing-method table, passkeys, SecurityError (repeated-attempts protection: attempts.py,
-loaded at the first failed pairing; `security.RepeatedAttempts` still names it).
+"""Security manager, pure parts: security parameters and their validation, SecurityError.
+Loaded when first named here (module __getattr__): the pairing-method table and passkeys
+(pairing.py) and repeated-attempts protection (attempts.py, at the first failed pairing).
 
-Spec: Core Vol 3 Part H 2.3.5.1 (method selection), 2.3.6 (repeated attempts), 3.5
-(pairing fields). Validation rules and repeated-attempts numbers follow Nordic's
-Peer Manager.
+Spec: Core Vol 3 Part H 3.5 (pairing fields). Validation rules follow Nordic's Peer
+Manager.
 """
 from micropython import const
-import os
 
 # IO capabilities (SMP Pairing Request/Response).
 IO_DISPLAY_ONLY = const(0)
@@ -21,25 +19,6 @@ KEY_ENC = const(1)  # LTK + EDIV + Rand (legacy pairing; LE SC derives its LTK)
 KEY_ID = const(2)  # IRK + identity address
 KEY_SIGN = const(4)  # CSRK
 KEY_LINK = const(8)  # derive a BR/EDR link key
-
-# Pairing methods. Plain ints, not const(): SecurityError has a PASSKEY reason too,
-# and a const() name would be folded into that class attribute's assignment.
-JUST_WORKS = 0
-PASSKEY = 1
-NUMERIC_COMPARISON = 2
-OOB = 3
-
-# What each side is asked to do: the `action` of MicroPython's _IRQ_PASSKEY_ACTION
-# (NimBLE's BLE_SM_IOACT_*), answered with ble.gap_passkey().
-ACTION_NONE = const(0)
-ACTION_OOB = const(1)
-ACTION_INPUT = const(2)
-ACTION_DISPLAY = const(3)
-ACTION_NUMERIC_COMPARISON = const(4)
-ACTION_OOB_SC = const(5)
-
-_PASSKEY_LIMIT = const(1000000)
-
 
 class SecurityError(Exception):
     """Securing a link failed; `.reason` says why (one of the constants below)."""
@@ -183,78 +162,14 @@ class SecParams:
         )
 
 
-# Core Vol 3 Part H Table 2.8, index responder_io * 5 + initiator_io:
-# 0 Just Works; 1 initiator inputs, responder displays; 2 initiator displays,
-# responder inputs; 3 both input; 4/5/6 numeric comparison under LE SC, else
-# Just Works / like 1 / like 2 under legacy pairing.
-_TABLE = b"\x00\x00\x01\x00\x01" b"\x00\x04\x01\x00\x05" b"\x02\x02\x03\x00\x02" b"\x00\x00\x00\x00\x00" b"\x02\x06\x01\x00\x06"
-
-
-def pairing_method(init_io, resp_io, init_mitm, resp_mitm, sc, init_oob=False, resp_oob=False):
-    """(method, initiator_action, responder_action) for a pairing between these
-    sides; sc: both sides use LE Secure Connections; *_oob: the OOB data flag each
-    side sends."""
-    code = _TABLE[_io(resp_io, "resp_io") * 5 + _io(init_io, "init_io")]
-    init_mitm = _flag(init_mitm, "init_mitm")
-    resp_mitm = _flag(resp_mitm, "resp_mitm")
-    sc = _flag(sc, "sc")
-    init_oob = _flag(init_oob, "init_oob")
-    resp_oob = _flag(resp_oob, "resp_oob")
-    if sc and (init_oob or resp_oob):
-        return OOB, ACTION_OOB_SC, ACTION_OOB_SC
-    if not sc and init_oob and resp_oob:
-        return OOB, ACTION_OOB, ACTION_OOB
-    if not (init_mitm or resp_mitm) or code == 0:
-        return JUST_WORKS, ACTION_NONE, ACTION_NONE
-    if code >= 4:
-        if sc:
-            return NUMERIC_COMPARISON, ACTION_NUMERIC_COMPARISON, ACTION_NUMERIC_COMPARISON
-        code -= 4
-        if code == 0:
-            return JUST_WORKS, ACTION_NONE, ACTION_NONE
-    if code == 1:
-        return PASSKEY, ACTION_INPUT, ACTION_DISPLAY
-    if code == 2:
-        return PASSKEY, ACTION_DISPLAY, ACTION_INPUT
-    return PASSKEY, ACTION_INPUT, ACTION_INPUT
-
-
-def central_needs_io(io, mitm, lesc):
-    """True if, as the initiator (central) with these parameters, every pairing that
-    meets mitm needs a passkey or numeric comparison on our side: MicroPython's binding
-    never raises _IRQ_PASSKEY_ACTION for a connection where it is the central, so such
-    a pairing cannot finish."""
-    if not mitm:
-        return False
-    for resp_io in range(IO_KEYBOARD_DISPLAY + 1):
-        method, action, _ = pairing_method(io, resp_io, True, True, lesc)
-        if method != JUST_WORKS and method != OOB and action != ACTION_NONE:
-            return True
-    return False
-
-
-def authenticated(method):
-    """True if a pairing by `method` gives MITM protection."""
-    if _int(method, "method") == JUST_WORKS:
-        return False
-    if PASSKEY <= method <= OOB:
-        return True
-    raise ValueError("method must be JUST_WORKS, PASSKEY, NUMERIC_COMPARISON or OOB, got %d" % method)
-
-
-def new_passkey(urandom=os.urandom):
-    """A uniformly random passkey 0..999999: 20 random bits, redrawn while >= 10**6
-    (no modulo bias)."""
-    while True:
-        r = urandom(3)
-        n = (r[0] & 0x0F) << 16 | r[1] << 8 | r[2]
-        if n < _PASSKEY_LIMIT:
-            return n
-
-
 def __getattr__(name):
-    if name == "RepeatedAttempts":  # its own module: most boots see no failed pairing
+    # parts of the security manager in modules of their own, loaded when first named
+    if name == "RepeatedAttempts":  # at the first failed pairing
         from .attempts import RepeatedAttempts
 
         return RepeatedAttempts
+    from . import pairing  # method selection and passkeys
+
+    if name in pairing.NAMES:
+        return getattr(pairing, name)
     raise AttributeError(name)

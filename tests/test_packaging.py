@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import mpharness
 from mpharness import ROOT
 
 PKG = os.path.join(ROOT, "aioble_pm")
@@ -122,3 +123,36 @@ def test_board_readmes_exist_and_name_the_steps():
         assert needle in esp, needle
     omv = open(os.path.join(ROOT, "boards", "OPENMV", "README.md")).read()
     assert "manifest.py" in omv and "bonds.zms" in omv
+
+
+# The core (import, PeerManager(), sec_params, attach) loads none of the optional parts;
+# each loads when its first user calls (issue 10: heap of the core).
+_LAZY = ("more", "secproc", "pairing", "attempts", "privacy", "access", "gattc", "gatts", "migrate", "peerinfo",
+         "policy", "backup", "whitelist", "ramflash", "cipher")
+_CORE_PROBE = """
+import sys, bluetooth
+import aioble_pm
+from aioble_pm.flash import FileFlash
+pm = aioble_pm.PeerManager(FileFlash("bonds.zms", 32768))
+pm.sec_params(bond=True)
+pm.attach(bluetooth.BLE(), None)
+def loaded():
+    return sorted(m[10:] for m in sys.modules if m.startswith("aioble_pm."))
+print("core", " ".join(loaded()))
+pm.rank_highest  # now-and-then calls: more.py
+aioble_pm.security.new_passkey()  # pairing.py
+aioble_pm.security.RepeatedAttempts()  # attempts.py
+aioble_pm.flash.RamFlash(8192)  # ramflash.py
+print("later", " ".join(loaded()))
+"""
+
+
+def test_core_loads_no_optional_part(tmp_path):
+    script = tmp_path / "probe.py"
+    script.write_text(_CORE_PROBE)
+    out = mpharness.run([str(script)], cwd=str(tmp_path)).stdout
+    core = next(l for l in out.splitlines() if l.startswith("core")).split()[1:]
+    later = next(l for l in out.splitlines() if l.startswith("later")).split()[1:]
+    assert "secman" in core and "zms" in core, out
+    assert not set(_LAZY) & set(core), "the core loaded %s" % sorted(set(_LAZY) & set(core))
+    assert {"more", "pairing", "attempts", "ramflash"} <= set(later), out
