@@ -1,7 +1,8 @@
 """Security manager: the security procedure of each link (start, outcome, judgement
-against the security parameters), passkeys, repeated-attempts protection, refusals, the
-re-pairing and eviction policy (the passkey exchange: pairing.py). It decides; the store adapter (store.py) moves the
-secrets, and secproc.py drives `secure()`.
+against the security parameters), refusals, re-encryption, the links' view of the store.
+It decides; the store adapter (store.py) moves the secrets. Its rarer parts load on first
+use: bond admission and eviction (bonding.py), the passkey exchange (pairing.py),
+repeated-attempts protection (attempts.py), `secure()` (secproc.py).
 
 A link that fails its judgement is refused: its securing fails, it is dropped, and no
 secure() on it succeeds afterwards (NimBLE keeps such a link encrypted with keys we do
@@ -10,12 +11,11 @@ not hold or do not trust).
 import micropython
 from micropython import const
 
-from . import addrs, nimble, security
+from . import nimble, security
 from .security import SecurityError, pairing_disabled
-from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, CONN_SEC_CONFIG_REQ, STORAGE_FULL,
-                     PEER_EVICTED, EVICT_LRU, PROC_ENCRYPTION, PROC_BONDING, PROC_PAIRING, MISMATCH_REPORT)
+from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, STORAGE_FULL, PROC_ENCRYPTION,
+                     PROC_BONDING, PROC_PAIRING, MISMATCH_REPORT)
 
-_BUF = const(128)  # longest secret value we hand to the stack
 
 
 
@@ -213,133 +213,6 @@ class SecurityManager:
         else:
             link.damaged = True
         self.start(link, PROC_ENCRYPTION)
-
-    def storing_link(self, key, sec_type, value):
-        """The link a new secret belongs to, matched by what NimBLE gives: the identity in
-        the key against each link's address and peer, the IRK in a PEER_SEC value against
-        each link's RPA, else the link whose ENCRYPTION_UPDATE just came (upstream NimBLE
-        stores a bond right after it). None: not known yet (esp-nimble stores first)."""
-        link = self._one_of(self._links.matching(key, self._db.find(key)))
-        if link is not None:
-            return link
-        if sec_type == nimble.SEC_PEER:
-            info = nimble.parse_sec(value) if value is not None else None
-            if info is not None and info.irk is not None:
-                for link in self._links.all():
-                    if link.addr_type == 1 and addrs.is_rpa(1, link.addr):
-                        from .privacy import resolve
-
-                        if resolve(info.irk, link.addr):
-                            return link
-        link = self._last_enc
-        if link is not None and link.pending and not link.keys:
-            return link
-        return None
-
-    def admit(self, link, key, sec_type, value):
-        """Policy for a new secret: the peer ID to store it under, or None (refused; the
-        link's securing has failed). Checks come before any eviction, so a bond that is
-        refused never costs another one."""
-        if link is not None:
-            if link.refused is not None:
-                return None  # the rest of a bond we refused
-            link.touch()
-            self.start(link)
-        if len(value) > _BUF:
-            return self.refuse(link, SecurityError(SecurityError.REJECTED, "a %d-byte secret is too long" % len(value)))
-        info = nimble.parse_sec(value)
-        if info is None:
-            print("aioble_pm: secret of unknown layout (%d bytes) stored verbatim" % len(value))
-        db = self._db
-        pid = db.find(key)
-        if pid is not None and pid in self._orphans and link is not None:
-            self._orphans.discard(pid)  # the first half of this link's new bond
-            link.new_peer = pid
-            link.peer_id = pid
-            link.keys |= (1 << nimble.SEC_OUR) if db.has_secret(pid, nimble.SEC_OUR) else 0
-        if pid is not None and link is not None and pid != link.new_peer and link.repair is None and not link.keys:
-            # New keys for a bonded peer without the stack deleting the old bond first:
-            # a re-pairing NimBLE did not recognise, or one after our keys were unreadable.
-            err = SecurityError(SecurityError.DAMAGED, "the stored keys could not be read") if link.damaged else None
-            doc = err is None and self.doctor().repairing(link, pid)  # (a damaged bond is ours, not a mismatch)
-            link.repair = self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid, error=err).allowed or doc
-            if not link.repair:
-                link.peer_id = pid
-                return self.refuse(link, err or SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
-        new = pid is None
-        if new and self.window is not None and self.window.refuses(key, self._doc):
-            return self.refuse(link, SecurityError(SecurityError.PAIRING_CLOSED, "no pairing window is open"))
-        if self.params is None:  # new keys mean a pairing: none while pairing is disabled
-            return self.refuse(link, pairing_disabled())
-        if info is not None and self.params is not None:
-            err = self.params.shortfall(info.authenticated, info.key_size, info.sc)
-            if err is not None:
-                return self.refuse(link, err)
-        if new:
-            pid = db.allocate()
-            if pid is None:  # evict only for a bond that was judged: an unknown layout was not
-                pid = self._evict_for(link, info is not None)
-                if pid is None:
-                    return self.refuse(link, SecurityError(SecurityError.STORAGE_FULL, "all %d peer IDs in use" % db.max_peers))
-            if link is None:
-                self._orphans.add(pid)
-            else:
-                link.new_peer = pid
-        if link is not None:
-            link.peer_id = pid
-        return pid
-
-    def stored(self, link, sec_type):
-        if link is not None:
-            link.keys |= 1 << sec_type
-            if link.pending and sec_type == nimble.SEC_PEER:
-                self.succeed(link, PROC_BONDING)
-
-    def store_failed(self, link, pid):
-        self._emit(STORAGE_FULL, conn=link and link.handle, peer_id=pid)
-        if link is None and self._db.prune(pid):
-            self._idm.peer_changed(pid)
-        return self.refuse(link, SecurityError(SecurityError.STORAGE_FULL, "no room in flash"))
-
-    def may_delete(self, link, pid):
-        """A stack delete of a secret of bonded peer `pid`: "delete", "hide" (answer
-        deleted, keep it on flash), or "absent" (answer not found)."""
-        if self.hidden(pid):
-            return "absent"  # (NimBLE deletes until the store says "not found")
-        if link is None or link.peer_id != pid:
-            return "delete"
-        # MicroPython deletes a bond only when a bonded central pairs again
-        # (REPEAT_PAIRING) and then lets the pairing go on; NimBLE re-reads PEER_SEC and
-        # asks again while it is found. So a re-pairing the app does not allow leaves the
-        # bond on flash, hidden from the stack while the link lasts, and drops the link.
-        link.touch()
-        self.start(link)
-        if link.repair is None:  # with pairing disabled nobody may pair again, whatever the app says
-            doc = self.doctor().repairing(link, pid)  # a bonded central pairs again: it lost its keys
-            link.repair = self.params is not None and (self._emit(CONN_SEC_CONFIG_REQ, conn=link.handle, peer_id=pid).allowed or doc)
-        if link.repair:
-            return "delete"
-        link.hidden = pid
-        self.refuse(link, pairing_disabled() if self.params is None else
-                    SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
-        link.peer_id = None  # whoever this is, it is not holding our bond's keys
-        return "hide"
-
-    def _evict_for(self, link, judged=True):
-        """A free peer ID by evicting the lowest-ranked peer neither pinned nor connected
-        now, or None (REJECT, nothing evictable, or a new bond that could not be judged)
-        after STORAGE_FULL."""
-        if self.when_full == EVICT_LRU and judged:
-            busy = [l.peer_id for l in self._links.all()]
-            db = self._db
-            victims = sorted((db.rank(p), p) for p in db.ids() if p not in busy and not db.pinned(p))
-            if victims:
-                pid = victims[0][1]
-                self.forget(pid)
-                self._emit(PEER_EVICTED, peer_id=pid)
-                return pid
-        self._emit(STORAGE_FULL, conn=link and link.handle)
-        return None
 
     # --- GAP events ------------------------------------------------------------------
 

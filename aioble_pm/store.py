@@ -15,7 +15,8 @@ from .security import SecurityError
 from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED, STORAGE_FULL
 
 _NONE = b""
-_BUF = const(135)  # key (7 bytes) || value: NimBLE's values are under 100 bytes
+_VALUE = const(128)  # longest secret value kept (bonding.py refuses longer ones)
+_BUF = const(135)  # a record: key (7 bytes) || value
 
 
 class NimbleStore:
@@ -110,13 +111,15 @@ class NimbleStore:
         sm = self._sm
         if value is None:
             return self._delete(sec_type, key)
-        link = sm.storing_link(key, sec_type, value)
-        pid = sm.admit(link, key, sec_type, value)
+        from . import bonding  # (a bond being stored)
+
+        link = bonding.storing_link(sm, key, sec_type, value)
+        pid = bonding.admit(sm, link, key, sec_type, value)
         if pid is None:
             return False
         if not self._write(link, pid, sec_type, key, value):
             return False
-        sm.stored(link, sec_type)
+        bonding.stored(sm, link, sec_type)
         if self.gatts is not None and link is not None:
             self.gatts.bond_stored(link, pid)
         return True
@@ -125,7 +128,9 @@ class NimbleStore:
         try:
             self._db.write_secret(pid, sec_type, key, value)
         except OSError:
-            self._sm.store_failed(link, pid)
+            from .bonding import store_failed
+
+            store_failed(self._sm, link, pid)
             return False
         self._idm.peer_changed(pid)
         self._emit(PEER_DATA_UPDATE_SUCCEEDED, conn=link and link.handle, peer_id=pid)
@@ -137,7 +142,9 @@ class NimbleStore:
         if pid is None or not db.has_secret(pid, sec_type):
             return False  # (NimBLE deletes until the store says "not found")
         link = self._sm.reading_link(key, pid)
-        verdict = self._sm.may_delete(link, pid)
+        from .bonding import may_delete
+
+        verdict = may_delete(self._sm, link, pid)
         if verdict == "absent":
             return False
         if verdict == "hide":
@@ -154,8 +161,10 @@ class NimbleStore:
         if data[0] != nimble.SEC_OUR and data[0] != nimble.SEC_PEER:
             return False  # a CCCD (or our IRK): no bond is at stake
         try:
+            from .bonding import storing_link
+
             sm = self._sm
-            sm.refuse(sm.storing_link(bytes(data[1]), data[0], data[2]), SecurityError(
+            sm.refuse(storing_link(sm, bytes(data[1]), data[0], data[2]), SecurityError(
                 SecurityError.REJECTED, "the bond could not be stored: %r" % err))
         except Exception:
             pass  # (the flash itself is failing; nothing more to do)
@@ -167,7 +176,7 @@ class NimbleStore:
         if sec_type == nimble.SEC_OUR_IRK:
             self._db.set_our_irk(value)
             return True
-        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7 or len(value) > _BUF:
+        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7 or len(value) > _VALUE:
             return False
         db = self._db
         pid = db.find(key)
