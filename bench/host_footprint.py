@@ -8,6 +8,9 @@ Host-side (CPython).
     python bench/host_footprint.py [quick]
     AIOBLE_PM_BENCH_MICROPYTHON=path/micropython,path/micropython-32 python bench/host_footprint.py
 
+A binary built with `tools/realstack/build.sh --frozen` (aioble_pm and aioble frozen in, as
+on a board) gets `frozen` lines instead, measured from the firmware's modules.
+
 Default binary: the pinned wheel's (bench/run.py already runs bench_manager.py on it).
 A binary without a `bluetooth` module gets the simulator's (tests/lib/bluetooth.py), whose
 BLE object allocates heap of its own: each line's tag says which one ran (`_bt`: the
@@ -42,11 +45,16 @@ try:
     cr = 1
 except ImportError:
     cr = 0
-print("probe", getattr(sys.implementation, "_mpy", 0) >> 10 & 15, int(sys.maxsize > 1 << 32), bt, cr)
+try:  # (only the firmware's frozen modules are on the path here)
+    import aioble_pm
+    fz = 1
+except ImportError:
+    fz = 0
+print("probe", getattr(sys.implementation, "_mpy", 0) >> 10 & 15, int(sys.maxsize > 1 << 32), bt, cr, fz)
 """
 
 HEAP = """
-import gc, bluetooth, asyncio
+import gc, sys, bluetooth, asyncio
 %(pre)s
 gc.collect()
 gc.collect()
@@ -55,6 +63,7 @@ before = gc.mem_alloc()
 gc.collect()
 gc.collect()
 print("heap", gc.mem_alloc() - before)
+print("modules", " ".join(sorted(m[10:] for m in sys.modules if m.startswith("aioble_pm."))))
 """
 AIOBLE_BODY = "import aioble"
 PM_BODY = """import aioble_pm
@@ -152,7 +161,7 @@ class Binary:
     def __init__(self, exe, tmp):
         self.exe = exe
         out = run(exe, PROBE, [".frozen"], tmp)
-        arch, wide, bt, self.crypto = (int(v) for v in field(out, "probe").split())
+        arch, wide, bt, self.crypto, self.frozen = (int(v) for v in field(out, "probe").split())
         self.arch = ARCHS.get(arch) or ("x64" if wide else "x86")
         self.bt = bool(bt)
         self.tag = self.arch + ("_bt" if bt else "_sim")
@@ -161,10 +170,10 @@ class Binary:
         self.sim = [] if bt else [mpharness.LIB, mpharness.TESTS]
 
     def describe(self):
-        return "(%s: %s, %s, bluetooth: %s, cryptolib: %s)" % (
+        return "(%s: %s, %s, bluetooth: %s, cryptolib: %s, aioble_pm frozen in: %s)" % (
             self.tag, self.exe, self.arch,
             "the binary's own" if self.bt else "simulator (tests/lib, allocates heap of its own)",
-            "yes" if self.crypto else "no")
+            "yes" if self.crypto else "no", "yes" if self.frozen else "no")
 
 
 def compile_tree(arch, out):
@@ -194,6 +203,8 @@ def heap_lines(b, kind, path, tmp, have_aioble):
     out = run(b.exe, HEAP % {"pre": pm_pre, "body": pm_body}, path, work)
     pm = int(field(out, "heap"))
     print("bench: heap_pm_core_%s_%s = %d bytes" % (kind, b.tag, pm))
+    core = field(out, "modules").split()
+    print("(%s, %s: the core loaded %d modules: %s)" % (b.tag, kind, len(core), " ".join(core)))
     if have_aioble:
         print("bench: heap_pm_core_vs_aioble_%s_%s = %.2f x" % (kind, b.tag, pm / aioble))
     sys.stdout.flush()
@@ -271,10 +282,15 @@ def main():
             print(b.describe())
             if b.arch not in mpy:
                 mpy[b.arch] = compile_tree(b.arch, os.path.join(tmp, "mpy-" + b.arch))
-            for kind, path in (("py", [mpharness.ROOT, AIOBLE_LIB, ".frozen"] + b.sim),
-                               ("mpy", [mpy[b.arch], ".frozen"] + b.sim)):
-                heap_lines(b, kind, path, tmp, have_aioble)
-                stack_lines(b, kind, path, tmp, have_aioble, quick)
+            kinds = [("py", [mpharness.ROOT, AIOBLE_LIB, ".frozen"] + b.sim),
+                     ("mpy", [mpy[b.arch], ".frozen"] + b.sim)]
+            if b.frozen:  # a build.sh --frozen binary: aioble_pm and aioble in its firmware,
+                # whose names are in ROM then: .py/.mpy loads would intern fewer strings
+                print("(%s: frozen lines only: .py/.mpy figures come from a binary without them)" % b.tag)
+                kinds = [("frozen", [".frozen"] + b.sim)]
+            for kind, path in kinds:
+                heap_lines(b, kind, path, tmp, have_aioble or kind == "frozen")
+                stack_lines(b, kind, path, tmp, have_aioble or kind == "frozen", quick)
             if explicit:
                 manager_lines(b, quick, tmp)
         if not explicit:

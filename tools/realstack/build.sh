@@ -5,6 +5,7 @@
 #
 #   tools/realstack/build.sh --micropython DIR [--nimble DIR] [--axtls DIR]
 #                            [--micropython-lib DIR] [--out DIR] [--jobs N] [--m32]
+#                            [--cccd] [--frozen]
 #
 #   --micropython      a git checkout of micropython/micropython (tested: 1c3c2011)
 #   --nimble, --axtls, --micropython-lib
@@ -17,16 +18,20 @@
 #                      have (footprint benches: AIOBLE_PM_BENCH_MICROPYTHON); no shim
 #   --cccd             with the CCCD-persistence module (native/aioble_pm_cccd):
 #                      OUT/micropython-cccd (AIOBLE_PM_NIMBLE_CCCD_MICROPYTHON)
+#   --frozen           aioble_pm and aioble frozen into the firmware through this
+#                      repository's manifest.py, as a board build does: OUT/micropython-frozen
+#                      (-32-frozen with --m32); the footprint bench then measures the frozen heap
 #   USER_C_MODULES=... (environment) is passed to make, for a user C module.
 #
 # Then: AIOBLE_PM_NIMBLE_MICROPYTHON=OUT/micropython ./dev test -m nimble
 set -e
 HERE="$(cd "$(dirname "$0")" && pwd)"
-MP="" NIMBLE="" AXTLS="" MPLIB="" OUT="realstack-build" JOBS="${JOBS:-2}" M32="" CCCD=""
+MP="" NIMBLE="" AXTLS="" MPLIB="" OUT="realstack-build" JOBS="${JOBS:-2}" M32="" CCCD="" FROZEN=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --m32) M32=1; shift; continue ;;
         --cccd) CCCD=1; shift; continue ;;
+        --frozen) FROZEN=1; shift; continue ;;
         --micropython) MP="$2" ;;
         --nimble) NIMBLE="$2" ;;
         --axtls) AXTLS="$2" ;;
@@ -88,12 +93,19 @@ fi
 if [ -n "$CCCD" ]; then
     BUILD=$BUILD-cccd EXE=$EXE-cccd USER_C_MODULES="$(cd "$HERE/../../native" && pwd)"
 fi
+if [ -n "$FROZEN" ]; then  # the port's own frozen modules plus ours (which requires aioble)
+    BUILD=$BUILD-frozen EXE=$EXE-frozen
+    printf 'include("$(PORT_DIR)/variants/standard/manifest.py")\ninclude("%s/manifest.py")\n' \
+        "$(cd "$HERE/../.." && pwd)" > "$OUT/frozen_manifest.py"
+    # the unix port sets no mpy-cross architecture, so viper code needs it named
+    FREEZE="FROZEN_MANIFEST=$OUT/frozen_manifest.py MPY_CROSS_FLAGS=-march=$([ -n "$M32" ] && echo x86 || echo x64)"
+fi
 make -C "$MP/ports/unix" -j"$JOBS" BUILD=$BUILD $BITS \
     MICROPY_PY_BLUETOOTH=1 MICROPY_BLUETOOTH_NIMBLE=1 \
     MICROPY_PY_BTREE=0 MICROPY_PY_FFI=0 \
     MICROPY_PY_SSL=1 MICROPY_SSL_AXTLS=1 MICROPY_SSL_MBEDTLS=0 \
-    ${USER_C_MODULES:+USER_C_MODULES="$USER_C_MODULES"}
+    ${USER_C_MODULES:+USER_C_MODULES="$USER_C_MODULES"} ${FREEZE:-}
 cp "$MP/ports/unix/$BUILD/micropython" "$OUT/$EXE"
-[ -n "$M32" ] || sh "$HERE/build_shim.sh" "$OUT/afalg_shim.so"
+[ -n "$M32$FROZEN" ] || sh "$HERE/build_shim.sh" "$OUT/afalg_shim.so"
 "$OUT/$EXE" -c "import bluetooth, cryptolib, sys; print('build.sh: ok,', sys.implementation._build if hasattr(sys.implementation, '_build') else '', sys.version)"
-if [ -n "$M32" ]; then echo "build.sh: $OUT/$EXE"; else echo "build.sh: $OUT/$EXE and $OUT/afalg_shim.so"; fi
+if [ -n "$M32$FROZEN" ]; then echo "build.sh: $OUT/$EXE"; else echo "build.sh: $OUT/$EXE and $OUT/afalg_shim.so"; fi
