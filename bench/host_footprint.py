@@ -164,7 +164,7 @@ class Binary:
         arch, wide, bt, self.crypto, self.frozen = (int(v) for v in field(out, "probe").split())
         self.arch = ARCHS.get(arch) or ("x64" if wide else "x86")
         self.bt = bool(bt)
-        self.tag = self.arch + ("_bt" if bt else "_sim")
+        self.tag = self.arch + ("_bt" if bt else "_sim") + ("_fz" if self.frozen else "")
         # the simulator's bluetooth and its helpers only where the binary has none: a
         # built-in bluetooth is extensible, so tests/lib/bluetooth.py would shadow it
         self.sim = [] if bt else [mpharness.LIB, mpharness.TESTS]
