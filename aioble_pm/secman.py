@@ -17,8 +17,6 @@ from .events import (CONN_SEC_START, CONN_SEC_SUCCEEDED, CONN_SEC_FAILED, STORAG
                      PROC_BONDING, PROC_PAIRING, MISMATCH_REPORT)
 
 
-
-
 class SecurityManager:
     def __init__(self, db, links, idm, emit, when_full):
         self._db = db

@@ -657,4 +657,26 @@ def test_bad_input_everywhere():
     eq(a.ids(aioble_pm.ERROR_UNEXPECTED), [])
 
 
+
+def test_secret_longer_than_the_store_buffer_is_served_whole():
+    # A record written by something else (a future NimBLE layout, a tool): the PM keeps it
+    # verbatim and answers it in full (its read buffer grows), and the 128-byte values it
+    # stores itself come back exactly.
+    from aioble_pm.zms import ZMS
+
+    fl = flash.RamFlash(8 * 4096, 4096)
+    key = bytes([0, 1, 2, 3, 4, 5, 6])
+    long_value = bytes(range(170))  # (longer than the start-up read buffer too)
+    z = ZMS(fl)
+    z.write(peers.record_id(0, peers.DATA_PEER_SEC), key + long_value)
+    z.write(peers.record_id(0, peers.DATA_OUR_SEC), key + long_value[0:40])  # (a whole bond)
+    a = PM(fl=fl)
+    eq(a.pm.peer_ids(), [0])
+    eq(bytes(a.pm.irq(29, (2, 0, None))), long_value, "by index")
+    eq(bytes(a.pm.irq(29, (2, 0, key))), long_value, "by key")
+    key2 = bytes([0, 9, 9, 9, 9, 9, 9])
+    eq(a.pm.irq(30, (2, key2, bytes(range(128)))), True)
+    eq(bytes(a.pm.irq(29, (2, 0, key2))), bytes(range(128)))
+    eq(a.ids(aioble_pm.ERROR_UNEXPECTED), [])
+
 FLASH_SIZE_SMALL = 2 * 4096

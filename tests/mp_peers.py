@@ -8,14 +8,16 @@ from peers_ref import _ENTRY, lowest_free_ref, find_key_ref, nth_with_ref
 
 
 class DictStore:
-    """read/write/delete/ids like zms.ZMS; counts writes; can be made full."""
+    """read/write/delete/ids like zms.ZMS; counts writes, notes reads; can be made full."""
 
     def __init__(self):
         self.d = {}
         self.writes = 0
+        self.read_ids = []
         self.full = False
 
     def read(self, rid, buf=None):  # ZMS.read's contract
+        self.read_ids.append(rid)
         v = self.d.get(rid)
         if v is None or buf is None:
             return None if v is None else bytes(v)
@@ -164,6 +166,31 @@ def test_ranks_and_renumbering():
     eq([db.rank(p) for p in (0, 2, 1)], [1, 2, 3])
     db2 = peers.PeerDB(st)
     eq([db2.rank(p) for p in (0, 2, 1)], [1, 2, 3], "ranks reload")
+
+
+def test_start_up_reads_one_secret_per_peer_and_no_rank():
+    st = DictStore()
+    db = peers.PeerDB(st)
+    for i in range(4):
+        bond(db, i)
+    db.rank_highest(1)
+    st.read_ids = []
+    db = peers.PeerDB(st)
+    data = sorted(r & 0xFFFF for r in st.read_ids if r >> 16 < 0xFFF0)
+    eq(data, [peers.DATA_PEER_SEC] * 4, "the index needs PEER_SEC (identity, IRK), not the ranks")
+    eq(db.rank(1), 5)
+    st.read_ids = []
+    w = st.writes
+    db.rank_highest(1)  # the first call reads every rank once, finds peer 1 on top: no write
+    eq((st.writes, sorted(r >> 16 for r in st.read_ids)), (w, [0, 1, 2, 3]))
+    st.read_ids = []
+    db.rank_highest(2)
+    db.rank_highest(3)
+    eq(st.read_ids, [], "later calls keep the top in RAM")
+    eq([db.rank(p) for p in range(4)], [1, 5, 6, 7])
+    db.delete(3)  # the top is gone: the next call reads the ranks again
+    db.rank_highest(0)
+    eq([db.rank(p) for p in range(3)], [7, 5, 6])
 
 
 def test_app_data_limits_and_errors():
