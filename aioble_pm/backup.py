@@ -13,7 +13,7 @@ from micropython import const
 import os
 
 from . import cipher, peers
-from .peers import record_id, seal, unseal
+from .peers import record_id, seal
 
 MAGIC = b"PMBK"
 VERSION = const(1)

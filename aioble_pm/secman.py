@@ -9,7 +9,6 @@ secure() on it succeeds afterwards (NimBLE keeps such a link encrypted with keys
 not hold or do not trust).
 """
 import micropython
-from micropython import const
 
 from . import nimble, security
 from .security import SecurityError, pairing_disabled

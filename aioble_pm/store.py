@@ -12,7 +12,7 @@ from micropython import const
 
 from . import nimble
 from .security import SecurityError
-from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED, STORAGE_FULL
+from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED
 
 _NONE = b""
 _VALUE = const(128)  # longest secret value kept (bonding.py refuses longer ones)

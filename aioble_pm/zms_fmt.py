@@ -1,7 +1,6 @@
 """ZMS format: constants, CRCs, sector-header decoding and small codecs (see docs/ZMS.md)."""
 import micropython
 from micropython import const
-from array import array
 
 try:
     from binascii import crc32 as _crc32
