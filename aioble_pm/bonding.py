@@ -11,7 +11,7 @@ from . import addrs, nimble
 from .security import SecurityError, pairing_disabled
 from .events import CONN_SEC_CONFIG_REQ, STORAGE_FULL, PEER_EVICTED, EVICT_LRU, PROC_BONDING
 
-_BUF = const(128)  # longest secret value we hand to the stack (store.py reads it back)
+_BUF = const(128)  # longest secret value kept (store.py's _VALUE; it reads records back)
 
 
 def storing_link(sm, key, sec_type, value):
@@ -125,7 +125,7 @@ def may_delete(sm, link, pid):
         return "delete"
     link.hidden = pid
     sm.refuse(link, pairing_disabled() if sm.params is None else
-                SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
+              SecurityError(SecurityError.REJECTED, "re-pairing of a bonded peer not allowed"))
     link.peer_id = None  # whoever this is, it is not holding our bond's keys
     return "hide"
 

@@ -122,7 +122,7 @@ def passkey_action(sm, handle, action, passkey):
             link.passkey = action
             link.passkey_at = time.ticks_ms()
         sm._emit(PASSKEY_REQUEST if action == ACTION_INPUT else _NUMCMP_EVENT,
-             conn=handle, peer_id=pid, passkey=passkey if action == ACTION_NUMERIC_COMPARISON else None)
+                 conn=handle, peer_id=pid, passkey=passkey if action == ACTION_NUMERIC_COMPARISON else None)
 
 
 def passkey_reply(sm, find_link, passkey):
