@@ -8,8 +8,9 @@ The on-flash format and every operation (mount, write, read, GC, recovery, the
 extensions for NOR flash faults) are documented in docs/ZMS.md: the docs live there,
 not here, so a board that imports this module from source does not parse them.
 The code is split by concern: zms_fmt (format constants, CRCs, headers), zms_scan
-(the viper ATE scanner), zms_log (sector state, lookups, writes, GC), zms_mount
-(mount and recovery), and this module (the public API).
+(the viper ATE scanner), zms_log (sector state, lookups, writes), zms_gc (garbage
+collection, loaded at the first sector change), zms_mount (mount and recovery), and this
+module (the public API).
 """
 from micropython import const
 from array import array

@@ -1,4 +1,5 @@
-"""ZMS log: sector bookkeeping, walking ATEs newest first, appending and GC."""
+"""ZMS log: sector bookkeeping, walking ATEs newest first, appending, sector changes (the
+GC itself: zms_gc.py)."""
 from micropython import const
 from array import array
 from .zms_fmt import ENOSPC, _crc8, _header, _u32, _put32
@@ -353,58 +354,8 @@ class _Log:
         self._checked = True  # _gc makes sure the new sector is clean
 
     def _gc(self):
-        """Prepare the new open sector and collect the one after it (see FORMAT)."""
-        S = self._S
-        A = self._A
-        s = self._open
-        if not (self._sec[4 * s + 1] & _F_EMPTY and self._clean(s)):
-            self._format_sector(s)
-        self._cycle = self._sec[4 * s]
-        g = (s + 1) % self._n
-        if self._closed(g):
-            gbase = g * S
-            top = S - 3 * A
-            ctx = self._gctx
-            self._set_ctx(ctx, g, 0)
-            gate = self._g
-            x = self._close_off(g)
-            while x <= top:
-                self._f.read(gbase + x, gate)
-                ctx[_C_SLOT0] = x
-                if (
-                    _scan(gate, 0, 1, ctx, self._cache) == 0
-                    and gate[4] & gate[5] & gate[6] & gate[7] != 0xFF
-                    and gate[2] | gate[3]
-                ):
-                    ident = _u32(gate, 4)
-                    if self._lookup(ident) == gbase + x:
-                        self._copy(ident, gbase)
-                x += A
-        self._header_ate(self._data_wra - s * S)
-        self._append_ate(None)
-        self._format_sector(g)
+        """Prepare the new open sector and collect the one after it (zms_gc.py, loaded
+        at the first sector change)."""
+        from .zms_gc import gc
 
-    def _copy(self, ident, gbase):
-        """Copy the ATE in _g (and its data) from sector gbase to the open sector."""
-        ate = self._ate
-        ate[:] = self._g
-        n = ate[2] | ate[3] << 8
-        if n > _INLINE:
-            src = gbase + _u32(ate, 8)
-            dst = self._data_wra
-            _put32(ate, 8, dst - self._open * self._S)
-            total = self._al(n)
-            done = 0
-            while done < total:
-                k = min(_CHUNK, total - done)
-                b = self._bufmv[0:k]
-                self._f.read(src + done, b)
-                if done + k > n:  # padding after the value is written as 0xFF
-                    for i in range(n - done, k):
-                        b[i] = 0xFF
-                self._f.program(dst + done, b)
-                done += k
-            self._data_wra += total
-        ate[1] = self._cycle
-        ate[0] = _crc8(ate, 1, 16)
-        self._append_ate(ident)
+        gc(self)
