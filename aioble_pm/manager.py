@@ -164,9 +164,9 @@ class PeerManager:
         None for everything else (so aioble still sees connects, encryption, ...)."""
         try:
             if event == _IRQ_GET_SECRET:
-                return self._store.get(*data)
+                return self._store.get(data[0], data[1], data[2])  # (no star call: it allocates)
             if event == _IRQ_SET_SECRET:
-                return self._store.set(*data)
+                return self._store.set(data[0], data[1], data[2])
             if event == _IRQ_CENTRAL_CONNECT or event == _IRQ_PERIPHERAL_CONNECT:
                 self._links.up(event == _IRQ_CENTRAL_CONNECT, *data)
             elif event == _IRQ_CENTRAL_DISCONNECT or event == _IRQ_PERIPHERAL_DISCONNECT:

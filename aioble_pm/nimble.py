@@ -194,17 +194,59 @@ class SecInfo:
         )
 
 
+# (esp, key_size, ediv, flags, auth_bit, sc_bit) offsets and bits of each layout
+_L_ESP15 = (True, _ESP_KEY_SIZE, _ESP_EDIV, _ESP_FLAGS, _ESP_AUTH_BIT, _ESP_SC_BIT)
+_L_ESP14 = (True, _ESP_KEY_SIZE, _ESP_EDIV, _FLAGS, _AUTH_BIT, _SC_BIT)
+_L_UPSTREAM = (False, _KEY_SIZE, _EDIV, _FLAGS, _AUTH_BIT, _SC_BIT)
+
+
+def _layout(value, at, n):
+    """The layout of the n-byte blob at value[at:], or None if n is not a known size."""
+    if n == _ESP_SIZE:
+        return _L_ESP15
+    if n != _SIZE:
+        return None
+    if value[at + _KEY_SIZE] == 0 and value[at + _ESP_KEY_SIZE] != 0:
+        return _L_ESP14  # esp-nimble 1.4: byte 7 is padding, key_size sits at 10 (upstream: padding)
+    return _L_UPSTREAM
+
+
 def parse_sec(value):
     """SecInfo for a ble_store_value_sec blob, or None if its length is not a known
     layout (the caller then keeps it verbatim). Runs in IRQ context: for any
     bytes-like value it never raises; a non-buffer is a TypeError."""
     _check_buffer(value, "value")
     n = len(value)
-    if n == _ESP_SIZE:
-        return SecInfo(value, n, True, _ESP_KEY_SIZE, _ESP_EDIV, _ESP_FLAGS, _ESP_AUTH_BIT, _ESP_SC_BIT)
-    if n != _SIZE:
+    lay = _layout(value, 0, n)
+    if lay is None:
         return None
-    if value[_KEY_SIZE] == 0 and value[_ESP_KEY_SIZE] != 0:
-        # esp-nimble 1.4: byte 7 is padding, key_size sits at 10 (upstream: padding).
-        return SecInfo(value, n, True, _ESP_KEY_SIZE, _ESP_EDIV, _FLAGS, _AUTH_BIT, _SC_BIT)
-    return SecInfo(value, n, False, _KEY_SIZE, _EDIV, _FLAGS, _AUTH_BIT, _SC_BIT)
+    esp, key_size, ediv, flags, auth_bit, sc_bit = lay
+    return SecInfo(value, n, esp, key_size, ediv, flags, auth_bit, sc_bit)
+
+
+INDEX_AUTH = const(0x100)
+INDEX_SC = const(0x200)
+INDEX_IRK = const(0x400)
+
+
+def index_fields(record, at, irks, off):
+    """What the peer index keeps of the blob at record[at:], without allocating (it runs
+    for every bond at start-up): key_size | INDEX_AUTH | INDEX_SC | INDEX_IRK, or -1 for
+    an unknown layout. With `irks`, the peer's IRK is copied there MSB-first at `off`
+    (INDEX_IRK is set only for a usable one: present and not all zero, as parse_sec)."""
+    lay = _layout(record, at, len(record) - at)
+    if lay is None:
+        return -1
+    _, key_size, _, flags, auth_bit, sc_bit = lay
+    r = record[at + key_size]
+    if record[at + flags] & auth_bit:
+        r |= INDEX_AUTH
+    if record[at + flags] & sc_bit:
+        r |= INDEX_SC
+    if irks is not None and record[at + _IRK_PRESENT] & _PRESENT_BIT:
+        _reverse_into(irks, off, record, at + _IRK, 16)
+        for i in range(off, off + 16):
+            if irks[i]:
+                r |= INDEX_IRK
+                break
+    return r

@@ -33,6 +33,8 @@ _UNPARSED = const(0x40)  # a secret with a layout we could not parse
 _PINNED = const(0x80)  # FLAG_PINNED in its DATA_FLAGS record: never evicted
 
 _SEC_DATA = {nimble.SEC_OUR: DATA_OUR_SEC, nimble.SEC_PEER: DATA_PEER_SEC}
+# which secret the load reads first: PEER_SEC (identity and IRK), else OUR_SEC
+_READ_ORDER = ((), (nimble.SEC_OUR,), (nimble.SEC_PEER,), (nimble.SEC_PEER, nimble.SEC_OUR))
 _SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
 
 
@@ -133,7 +135,8 @@ class PeerDB:
         for rid in store.ids():
             pid = rid >> 16
             if pid < SYSTEM:
-                found[pid] = found.get(pid, 0) | (1 << min(rid & 0xFFFF, 31))
+                d = rid & 0xFFFF
+                found[pid] = found.get(pid, 0) | (1 << (d if d < 31 else 31))
         for pid, data in found.items():
             has_our = data & (1 << DATA_OUR_SEC)
             has_peer = data & (1 << DATA_PEER_SEC)
@@ -143,7 +146,7 @@ class PeerDB:
                 self._drop_at_load(pid)
                 continue
             record = None
-            for sec in ((nimble.SEC_PEER,) if has_peer else ()) + ((nimble.SEC_OUR,) if has_our else ()):
+            for sec in _READ_ORDER[(2 if has_peer else 0) | (1 if has_our else 0)]:
                 rid = record_id(pid, _SEC_DATA[sec])
                 try:
                     try:
@@ -186,22 +189,19 @@ class PeerDB:
         idx[o + _FLAGS] |= _USED | _SEC_FLAG[sec_type]
         idx[o + _KEY : o + _KEY + 7] = record[0:7]
         self._bitmap[pid >> 3] |= 1 << (pid & 7)
-        info = nimble.parse_sec(memoryview(record)[7:])
-        if info is None:
+        peer = sec_type == nimble.SEC_PEER
+        f = nimble.index_fields(record, 7, self._irks if peer else None, pid * 16)
+        if f < 0:
             idx[o + _FLAGS] |= _UNPARSED
             return
-        if sec_type == nimble.SEC_PEER:
-            if info.irk:
-                idx[o + _FLAGS] |= _HAS_IRK
-                self._irks[pid * 16 : pid * 16 + 16] = info.irk
-            else:
-                idx[o + _FLAGS] &= ~_HAS_IRK
-        idx[o + _KEY_SIZE] = info.key_size
         flags = idx[o + _FLAGS] & ~(_AUTH | _SC)
-        if info.authenticated:
+        if peer:
+            flags = flags | _HAS_IRK if f & nimble.INDEX_IRK else flags & ~_HAS_IRK
+        if f & nimble.INDEX_AUTH:
             flags |= _AUTH
-        if info.sc:
+        if f & nimble.INDEX_SC:
             flags |= _SC
+        idx[o + _KEY_SIZE] = f & 0xFF
         idx[o + _FLAGS] = flags
 
     # --- queries ---------------------------------------------------------------------
