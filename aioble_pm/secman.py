@@ -177,9 +177,11 @@ class SecurityManager:
 
     def hiding(self):
         """Some bond is hidden from the stack now (asked at each by-index store read)."""
-        for l in self._links.by_handle.values():  # no list: NimBLE iterates at activation
-            if l.hidden is not None:
-                return True
+        links = self._links.by_handle
+        if links:  # (none at activation, when NimBLE iterates every bond twice)
+            for l in links.values():
+                if l.hidden is not None:
+                    return True
         return False
 
     def hidden(self, peer_id):
