@@ -5,13 +5,10 @@ before any eviction, so a refused bond never costs another one), what a full sto
 evicts, and what a stack delete of a bonded peer's secret may do (a refused re-pairing
 hides the bond instead). Each function takes the SecurityManager first.
 """
-from micropython import const
-
 from . import addrs, nimble
+from .peers import SECRET_MAX
 from .security import SecurityError, pairing_disabled
 from .events import CONN_SEC_CONFIG_REQ, STORAGE_FULL, PEER_EVICTED, EVICT_LRU, PROC_BONDING
-
-_BUF = const(128)  # longest secret value kept (store.py's _VALUE; it reads records back)
 
 
 def storing_link(sm, key, sec_type, value):
@@ -46,7 +43,7 @@ def admit(sm, link, key, sec_type, value):
             return None  # the rest of a bond we refused
         link.touch()
         sm.start(link)
-    if len(value) > _BUF:
+    if len(value) > SECRET_MAX:
         return sm.refuse(link, SecurityError(SecurityError.REJECTED, "a %d-byte secret is too long" % len(value)))
     info = nimble.parse_sec(value)
     if info is None:

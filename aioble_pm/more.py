@@ -18,6 +18,7 @@ import sys
 from .events import (MISMATCH_REPORT, MISMATCH_REPAIR, CONN_SEC_FAILED, PEERS_DELETE_SUCCEEDED,
                      PEER_DATA_UPDATE_FAILED, PEER_DATA_UPDATE_SUCCEEDED)
 from .nimble import cccd_module
+from .peers import SECRET_RECORD
 
 NAMES = ("capabilities", "export", "restore", "pin", "pinned", "pairing_window", "on_mismatch",
          "disconnect_on_failure", "register_services", "local_db_changed", "authorize", "auto_secure",
@@ -48,7 +49,7 @@ def _binding(db):
     order = None
     if db is not None:
         for pid in db.ids():
-            n = db.read_secret(2, pid, bytearray(135)) if db.has_secret(pid, 2) else 0
+            n = db.read_secret(2, pid, bytearray(SECRET_RECORD)) if db.has_secret(pid, 2) else 0
             if n:
                 order = "esp" if n == 88 else "upstream"
                 break

@@ -17,6 +17,8 @@ from .peerrec import (PEER_DATA_IDS, DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OU
                       u32 as _u32, put_u32 as _put_u32)
 
 MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
+SECRET_MAX = const(128)  # longest secret value the Peer Manager stores (NimBLE's: 80, 88)
+SECRET_RECORD = const(135)  # a buffer for read_secret: key (7 bytes) || the longest value
 
 # Index entry (9 bytes): flags, key_size, NimBLE key (type + address LSB-first).
 _ENTRY = const(9)

@@ -8,15 +8,12 @@ operations, so everything is answered at once; "not found" is b"" (the binding c
 value of the wrong length as missing), which also stops aioble's own store from
 answering for a bond we deleted or hide.
 """
-from micropython import const
-
 from . import nimble
+from .peers import SECRET_MAX, SECRET_RECORD
 from .security import SecurityError
 from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED
 
 _NONE = b""
-_VALUE = const(128)  # longest secret value kept (bonding.py refuses longer ones)
-_BUF = const(135)  # a record: key (7 bytes) || value
 
 
 class NimbleStore:
@@ -25,7 +22,7 @@ class NimbleStore:
         self._idm = idm
         self._sm = sm
         self._emit = emit
-        self._buf = bytearray(_BUF)  # secret records read here; their values go to the stack
+        self._buf = bytearray(SECRET_RECORD)  # secret records read here; their values go to the stack
         self._answer = None
         self.gatts = None  # gatts.GattServer when the firmware routes CCCDs here (sec type 3)
 
@@ -176,7 +173,7 @@ class NimbleStore:
         if sec_type == nimble.SEC_OUR_IRK:
             self._db.set_our_irk(value)
             return True
-        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7 or len(value) > _VALUE:
+        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7 or len(value) > SECRET_MAX:
             return False
         db = self._db
         pid = db.find(key)
