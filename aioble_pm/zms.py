@@ -14,7 +14,7 @@ module (the public API).
 """
 from micropython import const
 from array import array
-from .zms_fmt import ENOSPC, CorruptError, _corrupt, _check_id, _data_crc, _u32
+from .zms_fmt import ENOSPC, CorruptError, _corrupt, _check_id, _crc_at, _data_crc
 from .zms_scan import _compact
 from .zms_mount import _Mount
 
@@ -73,7 +73,7 @@ class ZMS(_Mount):
         am = memoryview(self._ate)
         self._head = am[0:split] if split < A else None
         self._body = am[split:A] if split < A else am
-        self._cache = array("i", [0] * max(1, lookup_cache))
+        self._cache = array("i", bytearray(4 * max(1, lookup_cache)))
         self._cached = lookup_cache > 0
         self._nids = -1  # ids seen by the last _table() walk
         self._damaged = False
@@ -115,8 +115,8 @@ class ZMS(_Mount):
                 out[i] = ate[8 + i]
         else:
             dst = memoryview(out)[0:n]
-            self._f.read(addr - addr % self._S + _u32(ate, 8), dst)
-            if _data_crc(dst) != _u32(ate, 12):
+            self._f.read(addr - addr % self._S + (ate[8] | ate[9] << 8 | ate[10] << 16), dst)
+            if not _crc_at(ate, 12, _data_crc(dst)):
                 raise _corrupt("record %#x: data CRC mismatch (ATE at %#x)" % (ident, addr))
         return bytes(out) if buf is None else n
 

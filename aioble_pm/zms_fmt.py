@@ -151,6 +151,14 @@ def _data_crc(mv):
     return _crc32(mv) if _crc32 else _crc32_soft(mv, len(mv), 0)
 
 
+@micropython.viper
+def _crc_at(buf: ptr8, o: int, crc: uint) -> bool:
+    """Does the u32 LE at buf[o] equal crc? (No int object: on 32-bit ports a CRC
+    above 2**30 is a heap-allocated long.)"""
+    v = uint(buf[o]) | (uint(buf[o + 1]) << 8) | (uint(buf[o + 2]) << 16) | (uint(buf[o + 3]) << 24)
+    return v == crc & ((uint(0xFFFF) << 16) | uint(0xFFFF))
+
+
 def _u32(buf, o):
     return buf[o] | buf[o + 1] << 8 | buf[o + 2] << 16 | buf[o + 3] << 24
 

@@ -193,7 +193,7 @@ class _Log:
         while size < 4 * self._nids:
             size *= 2
         while True:
-            t = array("i", [0] * (2 * size))
+            t = array("i", bytearray(8 * size))  # (from a list: a transient list as big again)
             if self._walk(t):
                 self._nids = self._ctx[_C_HIT]
                 return t

@@ -1,21 +1,18 @@
-"""ZMS hot paths: the viper ATE scanner, lookup-cache hash and id-table compaction."""
+"""ZMS hot paths: the viper ATE scanner, lookup-cache slot and id-table compaction."""
 import micropython
 from .zms_fmt import _CRC8
 
 
-# Lookup-cache slot of an id: hash(id) & mask. Constants above 2**30 are built from
-# 16-bit halves (big literals are objects in viper on 32-bit boards), and every
-# product is masked to 32 bits so 32- and 64-bit machines agree.
+# Lookup-cache slot of an id: (11 * low half + 2 * high half) & mask, not a mixing
+# hash. The Peer Manager's ids are peer << 16 | data: one record type of up to size/2
+# peers never collides, nor do an odd and an even data id, so with 64 slots every
+# PEER_SEC (7) and OUR_SEC (16) of 32 peers hits (NimBLE reads each PEER_SEC at every
+# activation); the 11 keeps a peer's rank, CCCDs and secrets (6, 8, 7, 16) clear of
+# each other's for up to 8 peers. Sequential ids get distinct slots. RAM only: the
+# format does not depend on it (Zephyr's ZMS has a settings-specific one too).
 @micropython.viper
 def _slot(ident: uint, mask: int) -> int:
-    m32 = (uint(0xFFFF) << 16) | uint(0xFFFF)
-    x = ident & m32
-    x = x ^ (x >> 16)
-    x = (x * ((uint(0x7FEB) << 16) | uint(0x352D))) & m32
-    x = x ^ (x >> 15)
-    x = (x * ((uint(0x846C) << 16) | uint(0xA68B))) & m32
-    x = x ^ (x >> 16)
-    return int(x & uint(mask))
+    return int(((ident & uint(0xFFFF)) * 11 + ((ident >> 16) & uint(0xFFFF)) * 2) & uint(mask))
 
 
 # Walk ATE slots j, j±1, ... (to `end`, exclusive) of a buffer read from flash.
@@ -65,12 +62,7 @@ def _scan(buf: ptr8, j: int, end: int, ctx: ptr32, table: ptr32) -> int:
                 continue
             x = uint(buf[o + 4]) | (uint(buf[o + 5]) << 8) | (uint(buf[o + 6]) << 16) | (uint(buf[o + 7]) << 24)
             xid = x
-            x = x ^ (x >> 16)
-            x = (x * ((uint(0x7FEB) << 16) | uint(0x352D))) & m32
-            x = x ^ (x >> 15)
-            x = (x * ((uint(0x846C) << 16) | uint(0xA68B))) & m32
-            x = x ^ (x >> 16)
-            s = int(x & uint(mask))
+            s = int(((x & uint(0xFFFF)) * 11 + ((x >> 16) & uint(0xFFFF)) * 2) & uint(mask))  # _slot
             if mode == 2:
                 if table[s] == 0:
                     i = o

@@ -25,13 +25,17 @@ def test_crc8_matches_reference():
     eq(zms_fmt._crc8(b"\xff" * 15, 0, 15), zms_ref._crc8_ref(b"\xff" * 15, 0, 15))
 
 
-def test_hash_slots_match_reference_and_known_values():
-    # hash values computed independently (CPython, the formula of FACTS 1.9)
-    known = {1: 0x688990C0, 0x00070001: 0xB111C0F7, 0x80000000: 0xCC4B4124, 0xFFFFFFFE: 0x97A1065A, 0xDEADBEEF: 0xE628C683}
+def test_cache_slots_match_reference_and_known_values():
+    # (11 * low 16 bits + 2 * high 16 bits) & mask, worked out separately
+    known = {0x1: 0xb, 0x70001: 0x19, 0x80000000: 0x10000, 0xfffffffe: 0xcffe8, 0xdeadbeef: 0x9f19f}
     for k, h in known.items():
-        eq(zms_ref._hash_ref(k), h)
-        eq(zms_scan._slot(k, 0x7FFFFFFF), h & 0x7FFFFFFF, "viper hash of %#x" % k)
+        eq(zms_ref._slot_ref(k, 0x7FFFFFFF), h)
+        eq(zms_scan._slot(k, 0x7FFFFFFF), h, "viper slot of %#x" % k)
         eq(zms_scan._slot(k, 0xFFFF), h & 0xFFFF)
+    # the Peer Manager's layout: 32 peers' PEER_SEC (7) and OUR_SEC (16) fill 64 slots,
+    # and 8 peers' rank, PEER_SEC, CCCDs and OUR_SEC (6, 7, 8, 16) take 32 different ones
+    eq(len({zms_scan._slot(p << 16 | d, 63) for p in range(32) for d in (7, 16)}), 64)
+    eq(len({zms_scan._slot(p << 16 | d, 63) for p in range(8) for d in (6, 7, 8, 16)}), 32)
     random.seed(2)
     ids = list(TOP_IDS) + [rand32() for _ in range(2000)]
     for k in ids:

@@ -28,17 +28,8 @@ def _crc8_ref(buf, start, end):
     return c
 
 
-def _hash_ref(x):
-    x &= 0xFFFFFFFF
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & 0xFFFFFFFF
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & 0xFFFFFFFF
-    return x ^ (x >> 16)
-
-
 def _slot_ref(ident, mask):
-    return _hash_ref(ident) & mask
+    return ((ident & 0xFFFF) * 11 + (ident >> 16) * 2) & mask
 
 
 def _ate_ok_ref(buf, o, ctx, slot):
