@@ -12,8 +12,8 @@ writes anything, so a wrong key or damaged data changes nothing.
 from micropython import const
 import os
 
-from . import cipher, peers
-from .peers import record_id, seal
+from . import cipher, peerrec
+from .peerrec import record_id, seal
 
 MAGIC = b"PMBK"
 VERSION = const(1)
@@ -56,10 +56,10 @@ def _payload(db):
     out.append(len(pids))
     for pid in pids:
         out.append(pid)
-        out.append(peers.FLAG_PINNED if db.pinned(pid) else 0)
+        out.append(peerrec.FLAG_PINNED if db.pinned(pid) else 0)
         r = db.rank(pid)
         out.extend(bytes((r & 0xFF, r >> 8 & 0xFF, r >> 16 & 0xFF, r >> 24 & 0xFF)))
-        for data_id in (peers.DATA_OUR_SEC, peers.DATA_PEER_SEC):
+        for data_id in (peerrec.DATA_OUR_SEC, peerrec.DATA_PEER_SEC):
             rec = db.store.read(record_id(pid, data_id))  # CorruptError names a damaged one
             rec = b"" if rec is None else rec
             out.append(len(rec))
@@ -163,15 +163,15 @@ def _records(irk, bonds):
     then OUR_SEC, then PEER_SEC (a peer is complete only with both), then our IRK."""
     out = []
     for pid, flags, rank, our, peer, app in bonds:
-        out.append((record_id(pid, peers.DATA_RANK), seal(bytes((rank & 0xFF, rank >> 8 & 0xFF, rank >> 16 & 0xFF, rank >> 24 & 0xFF)))))
+        out.append((record_id(pid, peerrec.DATA_RANK), seal(bytes((rank & 0xFF, rank >> 8 & 0xFF, rank >> 16 & 0xFF, rank >> 24 & 0xFF)))))
         if app:
-            out.append((record_id(pid, peers.DATA_APP), seal(app)))
-        if flags & peers.FLAG_PINNED:
-            out.append((record_id(pid, peers.DATA_FLAGS), seal(bytes((peers.FLAG_PINNED,)))))
-        out.append((record_id(pid, peers.DATA_OUR_SEC), bytes(our)))
-        out.append((record_id(pid, peers.DATA_PEER_SEC), bytes(peer)))
+            out.append((record_id(pid, peerrec.DATA_APP), seal(app)))
+        if flags & peerrec.FLAG_PINNED:
+            out.append((record_id(pid, peerrec.DATA_FLAGS), seal(bytes((peerrec.FLAG_PINNED,)))))
+        out.append((record_id(pid, peerrec.DATA_OUR_SEC), bytes(our)))
+        out.append((record_id(pid, peerrec.DATA_PEER_SEC), bytes(peer)))
     if irk is not None:
-        out.append((peers.SYS_OUR_IRK, bytes(irk)))
+        out.append((peerrec.SYS_OUR_IRK, bytes(irk)))
     return out
 
 
@@ -189,7 +189,7 @@ def _check_room(store, records):
     for rid in store.ids():
         n = store.length(rid) or 0
         live += size(n)
-        if rid >> 16 >= 0xFFF0 and (rid != peers.SYS_OUR_IRK or not any(r == rid for r, _ in records)):
+        if rid >> 16 >= 0xFFF0 and (rid != peerrec.SYS_OUR_IRK or not any(r == rid for r, _ in records)):
             kept += size(n)  # system records stay
     capacity = store.free_space() + live
     need = kept + sum(size(len(v)) for _, v in records)

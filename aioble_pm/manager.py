@@ -49,21 +49,17 @@ class PeerManager:
         elif any(not hasattr(flash, name) for name in _FLASH):
             raise TypeError("flash must be a flash adapter (read/program/erase/size/sector_size), not %s"
                             % type(flash).__name__)
-        # store_error: None, or zms.CorruptError "no usable sector" when the flash holds
-        # nothing this store can use; the PM then runs on an empty store in RAM
-        store, self.store_error = peers.open_store(flash)
+        store, self._store_error = peers.open_store(flash)
         db = self._db = peers.PeerDB(store, max_peers, app_data_max)
-        self.store_error = self.store_error or db.load_error
-        self.dropped = db.dropped  # peer IDs removed at start-up (damaged, half-stored, >= max_peers)
         self._emit = Emitter()
         self._idm = IDManager(db)
         self._links = Links(self._idm, self._emit)
         self._sm = self._links.sm = SecurityManager(db, self._links, self._idm, self._emit, when_full)
         try:  # start-up writes: a flash that refuses them must not stop the boot
             db.mark_schema()
-            self._sm.drop_half_bonds(self.dropped)
+            db.drop_half_bonds()
         except OSError as e:
-            self.store_error = self.store_error or e
+            self._store_error = self._store_error or e
         self._store = NimbleStore(db, self._idm, self._sm, self._emit)
         self._ble = None
         self._aioble = False
@@ -77,6 +73,13 @@ class PeerManager:
 
     # --- configuration ---------------------------------------------------------------
 
+    # store_error: None, or zms.CorruptError "no usable sector" when the flash holds
+    # nothing this store can use (the PM then runs on an empty store in RAM), or the
+    # OSError of a start-up clean-up write the flash refused
+    store_error = property(lambda self: self._store_error or self._db.load_error)
+    # peer IDs removed at start-up (half-stored, >= max_peers) or when first read (no
+    # readable secret)
+    dropped = property(lambda self: self._db.dropped)
     when_full = property(lambda self: self._sm.when_full)
     passkey_timeout_ms = property(lambda self: self._sm.passkey_timeout_ms,
                                   lambda self, v: setattr(self._sm, "passkey_timeout_ms", v))

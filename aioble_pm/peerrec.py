@@ -80,6 +80,21 @@ def unseal(record):
     return bytes(v) if data_crc(v) == u32(record, len(record) - 4) else None
 
 
+def read_rank(store, peer_id):
+    """The peer's rank (u32) from its sealed record; 0 if none or damaged."""
+    try:
+        rank = unseal(store.read(record_id(peer_id, DATA_RANK)))
+    except OSError:
+        rank = None
+    return u32(rank, 0) if rank is not None and len(rank) == 4 else 0
+
+
+def write_rank(store, peer_id, rank):
+    buf = bytearray(4)
+    put_u32(buf, 0, rank)
+    store.write(record_id(peer_id, DATA_RANK), seal(buf))
+
+
 def upgrade(store):
     """Seal the rank and app data records of a schema 1 store in place. A record that
     unseals already is skipped, so a power cut halfway through is finished next boot;

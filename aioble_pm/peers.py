@@ -4,17 +4,18 @@ small in-RAM index rebuilt from the store at start-up.
 The records themselves (data IDs, record IDs, sealing, opening the store, schema
 upgrades) are peerrec.py's. A peer exists while it has at least one secret record; its
 rank, app data, flags and remote database cache (gattc.py) are deleted with it.
-RAM per peer: a 9-byte index entry, 16 bytes of IRK and one bit of the ID bitmap; ranks
-stay on flash (read when a peer is used or evicted, not at start-up).
+RAM per peer: a 9-byte index entry, 16 bytes of IRK and one "secret not read yet" bit.
+Start-up reads record IDs only; a peer's secret is read on first need, which for most
+is NimBLE's first activation pass. Ranks stay on flash (read on use or eviction).
 """
 import micropython
 from micropython import const
 
 from . import nimble
 from .zms_fmt import corrupt
-from .peerrec import (PEER_DATA_IDS, DATA_APP, DATA_RANK, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
+from .peerrec import (PEER_DATA_IDS, DATA_APP, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
                       SYS_OUR_IRK, SYS_SCHEMA, SCHEMA, record_id, open_store, seal, unseal, upgrade,
-                      u32 as _u32, put_u32 as _put_u32)
+                      read_rank, write_rank)
 
 MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
 SECRET_MAX = const(128)  # longest secret value the Peer Manager stores (NimBLE's: 80, 88)
@@ -41,25 +42,6 @@ _SEC_FLAG = {nimble.SEC_OUR: _HAS_OUR, nimble.SEC_PEER: _HAS_PEER}
 
 
 @micropython.viper
-def _lowest_free(bitmap: ptr8, n: int) -> int:
-    """Lowest clear bit among the first n of the ID bitmap, or -1 (reference:
-    tests/lib/peers_ref.py)."""
-    i = 0
-    nbytes = (n + 7) >> 3
-    while i < nbytes:
-        b = bitmap[i]
-        if b != 0xFF:
-            j = 0
-            while j < 8:
-                if not (b & (1 << j)):
-                    k = (i << 3) + j
-                    return k if k < n else -1
-                j += 1
-        i += 1
-    return -1
-
-
-@micropython.viper
 def _find_key(index: ptr8, n: int, key: ptr8) -> int:
     """Peer ID whose index entry holds this 7-byte NimBLE key, or -1 (reference:
     tests/lib/peers_ref.py)."""
@@ -82,13 +64,17 @@ def _find_key(index: ptr8, n: int, key: ptr8) -> int:
 
 
 @micropython.viper
-def _nth_with(index: ptr8, n: int, flag: int, k: int) -> int:
-    """Peer ID of the k-th index entry (ascending) with this flag, or -1 (reference:
-    tests/lib/peers_ref.py). NimBLE iterates its bonds with it at every activation."""
+def _nth_with(index: ptr8, n: int, sel: int, k: int) -> int:
+    """Peer ID of the k-th index entry (ascending) whose flags & (sel & 0xFF) equal
+    sel >> 8, or -1 (reference: tests/lib/peers_ref.py; viper takes 4 arguments).
+    NimBLE iterates its bonds with it at every activation; allocate() takes the first
+    free ID with it."""
+    mask = sel & 0xFF
+    want = sel >> 8
     pid = 0
     o = 0
     while pid < n:
-        if index[o] & flag:
+        if index[o] & mask == want:
             if k == 0:
                 return pid
             k -= 1
@@ -110,29 +96,40 @@ class PeerDB:
         self.app_data_max = app_data_max
         self._index = bytearray(max_peers * _ENTRY)
         self._irks = bytearray(max_peers * 16)
-        self._bitmap = bytearray((max_peers + 7) >> 3)
+        self._unread = bytearray((max_peers + 7) >> 3)  # peers whose secret is not read yet
         self._top = None  # (highest rank, its peer ID or None on a tie), read on first use
-        self.dropped = []  # peer IDs found incomplete or out of range at load and removed
+        self._dropped = []
         self.load_error = None  # an OSError of the load's clean-up writes (retried next boot)
         upgrade(store)
         self._load()
 
     # --- loading ---------------------------------------------------------------------
 
+    @property
+    def dropped(self):
+        """Peer IDs found unusable and removed: at load (incomplete leftovers, beyond
+        max_peers) or when first read (no readable secret)."""
+        self._settle()
+        return self._dropped
+
     def _drop_at_load(self, pid):
-        """Remove a peer the load found unusable; a flash that cannot be written leaves
-        its records for the next boot (the index never holds the peer either way)."""
-        self.dropped.append(pid)
+        """Remove a peer found unusable; a flash that cannot be written leaves its
+        records for the next boot (the index no longer holds the peer either way)."""
+        self._dropped.append(pid)
+        if pid < self.max_peers:
+            self._unread[pid >> 3] &= ~(1 << (pid & 7))
+            for i in range(pid * _ENTRY, pid * _ENTRY + _ENTRY):
+                self._index[i] = 0
         try:
             self._delete_records(pid)
         except OSError as e:
             self.load_error = e
 
     def _load(self):
-        """Rebuild the index from the store: one pass over the record IDs, then one
-        secret record per peer (PEER_SEC, whose IRK we need, else OUR_SEC)."""
+        """Rebuild the index from the store: one pass over the record IDs. What a
+        peer's secret says (key, IRK, key size) is read on first need (_read_entry):
+        NimBLE reads every PEER_SEC at activation anyway, and fills the index so."""
         store = self.store
-        buf = bytearray(160)  # one secret at a time (NimBLE's are under 100 bytes)
         found = {}  # peer ID -> bit (1 << data_id) for each of its records
         for rid in store.ids():
             pid = rid >> 16
@@ -147,26 +144,8 @@ class PeerDB:
                 # whose secrets are gone (power cut during a delete): remove its records
                 self._drop_at_load(pid)
                 continue
-            record = None
-            for sec in _READ_ORDER[(2 if has_peer else 0) | (1 if has_our else 0)]:
-                rid = record_id(pid, _SEC_DATA[sec])
-                try:
-                    try:
-                        n = store.read(rid, buf)
-                        record = None if n is None else memoryview(buf)[0:n]
-                    except ValueError:  # longer than any layout we know: read it whole
-                        record = store.read(rid)
-                except OSError:  # CorruptError: a damaged record; try the other secret
-                    continue
-                if record is not None and len(record) >= 7:
-                    break
-                record = None
-            if record is None:  # no readable secret: the bond is unusable
-                self._drop_at_load(pid)
-                continue
-            self._index_secret(pid, sec, record)
-            if has_our and has_peer:
-                self._index[pid * _ENTRY + _FLAGS] |= _HAS_OUR | _HAS_PEER
+            self._index[pid * _ENTRY + _FLAGS] = _USED | (_HAS_OUR if has_our else 0) | (_HAS_PEER if has_peer else 0)
+            self._unread[pid >> 3] |= 1 << (pid & 7)
             if data & (1 << DATA_FLAGS):
                 try:
                     flags = unseal(store.read(record_id(pid, DATA_FLAGS)))
@@ -175,12 +154,43 @@ class PeerDB:
                 if flags is not None and len(flags) == 1 and flags[0] & FLAG_PINNED:
                     self._index[pid * _ENTRY + _FLAGS] |= _PINNED
 
+    def _settle(self):
+        """Read every peer not read yet (most calls need what its secret says)."""
+        if any(self._unread):
+            buf = bytearray(SECRET_RECORD)
+            for pid in range(self.max_peers):
+                if self._unread[pid >> 3] & 1 << (pid & 7):
+                    self._read_entry(pid, buf)
+
+    def _read_entry(self, pid, buf):
+        """Fill the peer's entry from one secret record (PEER_SEC, whose IRK we need,
+        else OUR_SEC), read into buf; with none readable the peer is dropped. Returns
+        sec_type << 16 | the record's length in buf (0 if read elsewhere), 0 if dropped."""
+        self._unread[pid >> 3] &= ~(1 << (pid & 7))
+        flags = self._index[pid * _ENTRY + _FLAGS]
+        for sec in _READ_ORDER[(2 if flags & _HAS_PEER else 0) | (1 if flags & _HAS_OUR else 0)]:
+            rid = record_id(pid, _SEC_DATA[sec])
+            try:
+                try:
+                    n = self.store.read(rid, buf)
+                    record = None if n is None else memoryview(buf)[0:n]
+                except ValueError:  # longer than any layout we know: read it whole
+                    n = 0
+                    record = self.store.read(rid)
+            except OSError:  # CorruptError: a damaged record; try the other secret
+                continue
+            if record is not None and len(record) >= 7:
+                self._index_secret(pid, sec, record)
+                return sec << 16 | n
+        self._drop_at_load(pid)  # no readable secret: the bond is unusable
+        return 0
+
     def reload(self):
         """Rebuild the in-RAM index from the store (after records were written below it)."""
-        for buf in (self._index, self._irks, self._bitmap):
+        for buf in (self._index, self._irks, self._unread):
             for i in range(len(buf)):
                 buf[i] = 0
-        self.dropped = []
+        self._dropped = []
         self._top = None
         self._load()
 
@@ -190,7 +200,6 @@ class PeerDB:
         idx = self._index
         idx[o + _FLAGS] |= _USED | _SEC_FLAG[sec_type]
         idx[o + _KEY : o + _KEY + 7] = record[0:7]
-        self._bitmap[pid >> 3] |= 1 << (pid & 7)
         peer = sec_type == nimble.SEC_PEER
         f = nimble.index_fields(record, 7, self._irks if peer else None, pid * 16)
         if f < 0:
@@ -212,31 +221,47 @@ class PeerDB:
         """Raise ValueError unless peer_id names a stored peer."""
         if type(peer_id) is not int:
             raise TypeError("peer_id must be an int, not %s" % type(peer_id).__name__)
-        if not 0 <= peer_id < self.max_peers or not self._index[peer_id * _ENTRY] & _USED:
+        if not 0 <= peer_id < self.max_peers or not self._index[self._entry(peer_id)] & _USED:
             raise ValueError("no peer with peer_id %d" % peer_id)
 
     def __contains__(self, peer_id):
         return (
             type(peer_id) is int
             and 0 <= peer_id < self.max_peers
-            and bool(self._index[peer_id * _ENTRY] & _USED)
+            and bool(self._index[self._entry(peer_id)] & _USED)
         )
+
+    def _entry(self, pid):
+        """Offset of the peer's index entry, its secret read first if it was not yet."""
+        if self._unread[pid >> 3] & 1 << (pid & 7):
+            self._read_entry(pid, bytearray(SECRET_RECORD))
+        return pid * _ENTRY
 
     def ids(self):
         """Stored peer IDs, ascending."""
+        self._settle()
         idx = self._index
         return [p for p in range(self.max_peers) if idx[p * _ENTRY] & _USED]
+
+    def drop_half_bonds(self):
+        """At start-up: remove peers with one of the two NimBLE secrets (a power cut
+        between the two key writes of a first bonding would block that peer for good);
+        nothing is read for it."""
+        for p in range(self.max_peers):
+            if self._index[p * _ENTRY] & _USED and not self.complete(p):
+                self._drop_at_load(p)
 
     def count(self):
         return len(self.ids())
 
     def find(self, key):
         """Peer ID for a 7-byte NimBLE key (identity address), or None."""
+        self._settle()
         pid = _find_key(self._index, self.max_peers, key)
         return None if pid < 0 else pid
 
     def key(self, peer_id):
-        o = peer_id * _ENTRY + _KEY
+        o = self._entry(peer_id) + _KEY
         return bytes(self._index[o : o + 7])
 
     def identity(self, peer_id):
@@ -245,19 +270,19 @@ class PeerDB:
 
     def irk(self, peer_id):
         """The peer's IRK (16 bytes MSB-first) or None."""
-        if not self._index[peer_id * _ENTRY] & _HAS_IRK:
+        if not self._index[self._entry(peer_id)] & _HAS_IRK:
             return None
         return bytes(self._irks[peer_id * 16 : peer_id * 16 + 16])
 
     def authenticated(self, peer_id):
-        return bool(self._index[peer_id * _ENTRY] & _AUTH)
+        return bool(self._index[self._entry(peer_id)] & _AUTH)
 
     def sc(self, peer_id):
-        return bool(self._index[peer_id * _ENTRY] & _SC)
+        return bool(self._index[self._entry(peer_id)] & _SC)
 
     def parsed(self, peer_id):
         """False if a secret of this peer has a layout nimble.py does not know."""
-        return not self._index[peer_id * _ENTRY] & _UNPARSED
+        return not self._index[self._entry(peer_id)] & _UNPARSED
 
     def has_secret(self, peer_id, sec_type):
         return bool(self._index[peer_id * _ENTRY] & _SEC_FLAG[sec_type])
@@ -280,15 +305,11 @@ class PeerDB:
             self._index[peer_id * _ENTRY] &= ~_PINNED
 
     def key_size(self, peer_id):
-        return self._index[peer_id * _ENTRY + _KEY_SIZE]
+        return self._index[self._entry(peer_id) + _KEY_SIZE]
 
     def rank(self, peer_id):
         """The peer's rank from its record (0: none or damaged, least recently used)."""
-        try:
-            rank = unseal(self.store.read(record_id(peer_id, DATA_RANK)))
-        except OSError:
-            rank = None
-        return _u32(rank, 0) if rank is not None and len(rank) == 4 else 0
+        return read_rank(self.store, peer_id)
 
     # --- secrets (the NimBLE store) --------------------------------------------------
 
@@ -296,19 +317,25 @@ class PeerDB:
         """Read the peer's secret record (key || value) into buf, without allocating;
         returns the value's length (the value is buf[7:7 + n]), 0 if none. ValueError
         if buf is too small, CorruptError if the record is damaged."""
+        if self._unread[peer_id >> 3] & 1 << (peer_id & 7):
+            got = self._read_entry(peer_id, buf)  # (NimBLE's activation reads each peer so)
+            n = got & 0xFFFF
+            if n and got >> 16 == sec_type:  # the record asked for is in buf
+                return n - 7 if n >= 8 else 0
         if not self._index[peer_id * _ENTRY] & _SEC_FLAG[sec_type]:
             return 0
-        n = self.store.read(record_id(peer_id, _SEC_DATA[sec_type]), buf)
+        n = self.store.read(peer_id << 16 | _SEC_DATA[sec_type], buf)  # (record_id, inlined)
         return 0 if n is None or n < 8 else n - 7
 
     def peer_with_secret(self, sec_type, n):
         """The n-th peer ID (ascending) holding a secret of this type, or None."""
-        pid = _nth_with(self._index, self.max_peers, _SEC_FLAG[sec_type], n)
+        flag = _SEC_FLAG[sec_type]
+        pid = _nth_with(self._index, self.max_peers, flag | flag << 8, n)
         return None if pid < 0 else pid
 
     def allocate(self):
         """Lowest free peer ID, or None when all max_peers IDs are used."""
-        pid = _lowest_free(self._bitmap, self.max_peers)
+        pid = _nth_with(self._index, self.max_peers, _USED, 0)
         return None if pid < 0 else pid
 
     def write_secret(self, peer_id, sec_type, key, value):
@@ -371,7 +398,7 @@ class PeerDB:
         o = peer_id * _ENTRY
         for i in range(o, o + _ENTRY):
             self._index[i] = 0
-        self._bitmap[peer_id >> 3] &= ~(1 << (peer_id & 7))
+        self._unread[peer_id >> 3] &= ~(1 << (peer_id & 7))
 
     def _delete_records(self, peer_id):
         for data_id in PEER_DATA_IDS:
@@ -396,15 +423,10 @@ class PeerDB:
         if top >= 0xFFFFFFFF:
             ordered = sorted((self.rank(p), p) for p in self.ids() if p != peer_id)
             for i, (_, p) in enumerate(ordered):
-                self._set_rank(p, i + 1)
+                write_rank(self.store, p, i + 1)
             top = len(ordered)
-        self._set_rank(peer_id, top + 1)
+        write_rank(self.store, peer_id, top + 1)
         self._top = (top + 1, peer_id)
-
-    def _set_rank(self, peer_id, rank):
-        buf = bytearray(4)
-        _put_u32(buf, 0, rank)
-        self.store.write(record_id(peer_id, DATA_RANK), seal(buf))
 
     def app_data(self, peer_id):
         """The app's bytes for the peer, or None. CorruptError if the record is damaged."""

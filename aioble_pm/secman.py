@@ -54,14 +54,6 @@ class SecurityManager:
             except (OSError, ValueError, TypeError):
                 pass  # a binding without pairing knobs (e.g. BTstack builds): enforced after the fact
 
-    def drop_half_bonds(self, dropped):
-        """At start-up: remove bonds with one secret (a power cut between the two key
-        writes of a first bonding would block that peer for good)."""
-        for pid in self._db.ids():
-            if not self._db.complete(pid):
-                self._db.delete(pid)
-                dropped.append(pid)
-
     # --- procedure state -------------------------------------------------------------
 
     def start(self, link, procedure=None):

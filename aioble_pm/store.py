@@ -45,10 +45,8 @@ class NimbleStore:
         if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER:
             return None  # (CCCDs come only through the firmware module)
         sm = self._sm
-        if key is None:
-            pid = self._nth_visible(sec_type, index)
-            link = None
-        else:
+        link = None
+        if key is not None:
             key = bytes(key)
             pid = self._idm.find_key(key) if len(key) == 7 else None
             link = sm.reading_link(key, pid)
@@ -58,25 +56,34 @@ class NimbleStore:
                 link.touch()  # e.g. the repeat-pairing check of a Pairing Request
                 if sec_type == nimble.SEC_OUR and link.peripheral and link.refused is None:
                     sm.doctor().local_lost(link)  # the central asks for the LTK of a bond we lack
-        if pid is None:
-            return _NONE
-        try:
-            while True:
-                try:
-                    n = self._db.read_secret(sec_type, pid, self._buf)
-                    break
-                except ValueError:  # longer than NimBLE's layouts: a bigger buffer from now on
-                    self._buf = bytearray(2 * len(self._buf))
-        except OSError as e:  # a damaged record: "not found", and a damaged bond
-            self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
-            if link is not None and link.peer_id == pid:
-                sm.keys_read(link, False)
-            return _NONE
+        while True:
+            if key is None:
+                pid = self._nth_visible(sec_type, index)
+            if pid is None:
+                return _NONE
+            try:
+                n = self._read(sec_type, pid)
+            except OSError as e:  # a damaged record: "not found", and a damaged bond
+                self._emit(ERROR_UNEXPECTED, peer_id=pid, error=e)
+                if link is not None and link.peer_id == pid:
+                    sm.keys_read(link, False)
+                return _NONE
+            if n or key is not None or self._db.has_secret(pid, sec_type):
+                break
+            # (the peer was read for the first time and had no readable secret: it is
+            # dropped and left the iteration, so the next peer takes its index)
         if link is not None and link.peer_id == pid and not (link.peripheral and sec_type == nimble.SEC_PEER):
             # (a peripheral's stack reads the central's keys to pick an ATT error code or
             # to see a repeated pairing: neither is a re-encryption)
             sm.keys_read(link, n > 0)
         return self._keep(memoryview(self._buf)[7 : 7 + n]) if n else _NONE
+
+    def _read(self, sec_type, pid):
+        while True:
+            try:
+                return self._db.read_secret(sec_type, pid, self._buf)
+            except ValueError:  # longer than NimBLE's layouts: a bigger buffer from now on
+                self._buf = bytearray(2 * len(self._buf))
 
     def _nth_visible(self, sec_type, index):
         """The index-th peer with this secret, skipping bonds hidden from the stack (a

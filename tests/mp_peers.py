@@ -3,8 +3,8 @@
 import os
 import struct
 from mptest import raises, eq
-from aioble_pm import peers, nimble
-from peers_ref import _ENTRY, lowest_free_ref, find_key_ref, nth_with_ref
+from aioble_pm import peers, peerrec, nimble
+from peers_ref import _ENTRY, find_key_ref, nth_with_ref
 
 
 class DictStore:
@@ -137,7 +137,7 @@ def test_load_drops_leftovers_and_peers_beyond_max():
     for i in range(4):
         bond(db, i)
     # leftovers of a delete cut by power loss: rank and app data without secrets
-    st.write(peers.record_id(7, peers.DATA_RANK), b"\x01\x00\x00\x00")
+    st.write(peers.record_id(7, peerrec.DATA_RANK), b"\x01\x00\x00\x00")
     st.write(peers.record_id(9, peers.DATA_APP), b"x")
     st.write(peers.SYS_OUR_IRK, os.urandom(16))
     db2 = peers.PeerDB(st, max_peers=2)
@@ -159,7 +159,7 @@ def test_ranks_and_renumbering():
     db.rank_highest(0)  # already highest: nothing written
     eq(st.writes, w)
     # a rank at the u32 limit, as a store written over years holds it (sealed u32 LE)
-    st.write(peers.record_id(2, peers.DATA_RANK), peers.seal(b"\xff\xff\xff\xff"))
+    st.write(peers.record_id(2, peerrec.DATA_RANK), peers.seal(b"\xff\xff\xff\xff"))
     db = peers.PeerDB(st)
     eq([db.rank(p) for p in range(3)], [4, 2, 0xFFFFFFFF])
     db.rank_highest(1)  # u32 exhausted: renumber 1..n in order, then top + 1
@@ -168,16 +168,40 @@ def test_ranks_and_renumbering():
     eq([db2.rank(p) for p in (0, 2, 1)], [1, 2, 3], "ranks reload")
 
 
-def test_start_up_reads_one_secret_per_peer_and_no_rank():
+def test_start_up_reads_no_record_and_nimbles_iteration_fills_the_index():
     st = DictStore()
     db = peers.PeerDB(st)
     for i in range(4):
-        bond(db, i)
+        bond(db, i, irk=bytes([i + 1]) * 16)
     db.rank_highest(1)
+
+    def peer_reads():
+        return sorted(r & 0xFFFF for r in st.read_ids if r >> 16 < 0xFFF0)
+
     st.read_ids = []
     db = peers.PeerDB(st)
-    data = sorted(r & 0xFFFF for r in st.read_ids if r >> 16 < 0xFFF0)
-    eq(data, [peers.DATA_PEER_SEC] * 4, "the index needs PEER_SEC (identity, IRK), not the ranks")
+    eq(peer_reads(), [], "start-up reads no record: the walk over the ids names the peers")
+    # NimBLE's activation: PEER_SEC by index; each record is read once, into the
+    # caller's buffer, and fills the peer's entry on the way
+    buf = bytearray(peers.SECRET_RECORD)
+    for i in range(4):
+        pid = db.peer_with_secret(nimble.SEC_PEER, i)
+        eq(db.read_secret(nimble.SEC_PEER, pid, buf), 80)
+        eq(bytes(buf[0:7]), key_of(i))
+    eq(db.peer_with_secret(nimble.SEC_PEER, 4), None)
+    eq(peer_reads(), [peers.DATA_PEER_SEC] * 4, "the index needs PEER_SEC (identity, IRK), not the ranks")
+    st.read_ids = []
+    eq((db.ids(), db.key(2), db.irk(3), db.key_size(0)), ([0, 1, 2, 3], key_of(2), b"\x04" * 16, 16))
+    eq(st.read_ids, [], "the iteration filled every entry")
+    # without the iteration, a query reads what it needs: one peer, or all for a list
+    db = peers.PeerDB(st)
+    st.read_ids = []
+    eq(db.find(key_of(9)), None)
+    eq(peer_reads(), [peers.DATA_PEER_SEC] * 4)
+    db = peers.PeerDB(st)
+    st.read_ids = []
+    eq((db.irk(2), peer_reads()), (b"\x03" * 16, [peers.DATA_PEER_SEC]))
+    db.ids()  # (now all read)
     eq(db.rank(1), 5)
     st.read_ids = []
     w = st.writes
@@ -227,19 +251,16 @@ def test_full_store_changes_nothing():
 
 
 def test_viper_helpers_match_reference():
-    for n in (1, 7, 8, 9, 64, 200):
-        for _ in range(50):
-            bm = bytearray(os.urandom((n + 7) >> 3))
-            eq(peers._lowest_free(bm, n), lowest_free_ref(bm, n), (n, bm))
-        eq(peers._lowest_free(bytearray(b"\xff" * ((n + 7) >> 3)), n), -1)
     index = bytearray(os.urandom(_ENTRY * 40))
     for p in range(40):
         index[p * _ENTRY] |= 1 if p % 3 else 0
         index[p * _ENTRY] &= 0xFF if p % 3 else 0xFE
     keys = [bytes(index[p * _ENTRY + 2 : p * _ENTRY + 9]) for p in range(40)] + [os.urandom(7) for _ in range(50)]
     keys.append(b"\xff\xff\xff\xff\xff\xff\xff")
-    for flag in (0x02, 0x04):
+    for sel in (0x0202, 0x0404, 0x0001, 0x0101, 0x0306, 0x0006):  # with a flag, free IDs, ...
         for k in range(42):
-            eq(peers._nth_with(index, 40, flag, k), nth_with_ref(index, 40, flag, k), (flag, k))
+            eq(peers._nth_with(index, 40, sel, k), nth_with_ref(index, 40, sel, k), (sel, k))
+    full = bytearray(b"\x01" * (_ENTRY * 9))
+    eq(peers._nth_with(full, 9, 0x0001, 0), -1)
     for k in keys:
         eq(peers._find_key(index, 40, k), find_key_ref(index, 40, k), k)

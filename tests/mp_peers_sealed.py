@@ -2,7 +2,7 @@
 # 8-bit CRC alone: an ATE whose inline value changed but whose crc8 still matches (what
 # 1 torn ATE in 256 looks like) must not yield a wrong rank or wrong app data.
 from mptest import eq, raises
-from aioble_pm import peers
+from aioble_pm import peers, peerrec
 from aioble_pm.zms import ZMS, CorruptError
 from aioble_pm.flash import RamFlash
 import zms_ref
@@ -36,7 +36,7 @@ def test_rank_with_forged_inline_ate_is_not_trusted():
     f, db = _db()
     db.rank_highest(0)
     eq(db.rank(0), 1)
-    _forge(f, peers.record_id(0, peers.DATA_RANK))
+    _forge(f, peers.record_id(0, peerrec.DATA_RANK))
     db2 = peers.PeerDB(ZMS(f))
     eq(db2.ids(), [0])
     eq(db2.rank(0), 0, "a rank that fails its seal counts as least recently used")
@@ -72,7 +72,7 @@ def test_store_of_schema_1_is_sealed_at_load():
     f = RamFlash(4 * 1024, sector_size=1024)
     store = ZMS(f)
     store.write(peers.record_id(0, 7), KEY + SECRET)  # PEER_SEC: key || value
-    store.write(peers.record_id(0, peers.DATA_RANK), (5).to_bytes(4, "little"))
+    store.write(peers.record_id(0, peerrec.DATA_RANK), (5).to_bytes(4, "little"))
     store.write(peers.record_id(0, peers.DATA_APP), b"owner=ann")
     store.write(peers.SYS_SCHEMA, bytes((1,)))
     db = peers.PeerDB(ZMS(f))

@@ -4,14 +4,6 @@ _USED = 0x01
 _KEY = 2
 
 
-def lowest_free_ref(bitmap, n):
-    """Lowest clear bit among the first n of the ID bitmap, or -1."""
-    for i in range(n):
-        if not bitmap[i >> 3] & (1 << (i & 7)):
-            return i
-    return -1
-
-
 def find_key_ref(index, n, key):
     """Peer ID whose used index entry holds this 7-byte NimBLE key, or -1."""
     for pid in range(n):
@@ -21,10 +13,10 @@ def find_key_ref(index, n, key):
     return -1
 
 
-def nth_with_ref(index, n, flag, k):
-    """Peer ID of the k-th used index entry with this flag, or -1."""
+def nth_with_ref(index, n, sel, k):
+    """Peer ID of the k-th index entry whose flags & (sel & 0xFF) == sel >> 8, or -1."""
     for pid in range(n):
-        if index[pid * _ENTRY] & flag:
+        if index[pid * _ENTRY] & sel & 0xFF == sel >> 8:
             if k == 0:
                 return pid
             k -= 1
