@@ -6,7 +6,7 @@ import blesim
 import aioble_pm
 from aioble_pm import flash
 from aioble_pm.zms import ZMS
-from mptest import raises, eq, timeout
+from mptest import raises, eq, timeout, heapsize
 from pmsim import PM, Peer, until, accept, disconnect
 
 SVC = bluetooth.UUID("7e5a0001-0000-4000-8000-00805f9b34fb")
@@ -271,6 +271,7 @@ async def test_power_cut_at_each_flash_operation_of_a_cccd_write_keeps_the_bond(
 
 
 @timeout(120)
+@heapsize("8m")  # (flash images copied per step: a 32-bit build's default heap runs out)
 async def test_a_value_update_reads_each_away_subscriber_once():
     # NimBLE marks value_changed for every bonded subscriber that is away, asking for
     # the any-peer CCCDs by index 0, 1, 2, ...: each peer's record is read about once,

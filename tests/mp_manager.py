@@ -7,7 +7,7 @@ import blesim
 import aioble_pm
 from aioble_pm import privacy, nimble, peers, flash
 from aioble_pm import SecurityError
-from mptest import raises, eq, timeout
+from mptest import raises, eq, timeout, heapsize
 from pmsim import PM, Peer, until, connect, accept, disconnect, bond, gone, blob, cut_bonding
 
 
@@ -568,6 +568,7 @@ def test_migrates_aioble_json_once():
 
 
 @timeout(300)
+@heapsize("8m")  # (flash images copied per step: a 32-bit build's default heap runs out)
 async def test_power_cut_at_every_flash_operation_during_bonding():
     # Bond one peer, count the flash operations a second bonding takes, then redo the
     # second bonding with the power cut before each of them (and partway through each
