@@ -80,6 +80,7 @@ def admit(sm, link, key, sec_type, value):
             if pid is None:
                 return sm.refuse(link, SecurityError(SecurityError.STORAGE_FULL, "all %d peer IDs in use" % db.max_peers))
         if link is None:
+            sm._orphans = sm._orphans or set()
             sm._orphans.add(pid)
         else:
             link.new_peer = pid

@@ -92,7 +92,7 @@ class Emitter:
     raised into the stack's IRQ."""
 
     def __init__(self):
-        self.handlers = []
+        self.handlers = ()  # a tuple: none costs no RAM, and a register() mid-event is safe
 
     def __call__(self, id, **kw):
         ev = Event(id, **kw)

@@ -33,7 +33,7 @@ class IDManager:
         db = self._db
         out = []
         for pid in db.ids():
-            if skip & SKIP_NO_IRK and db.irk(pid) is None:
+            if skip & SKIP_NO_IRK and not db.has_irk(pid):
                 continue
             if skip & SKIP_NO_ID_ADDR and not addrs.is_identity(*db.identity(pid)):
                 continue

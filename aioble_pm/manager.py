@@ -55,17 +55,13 @@ class PeerManager:
         self._idm = IDManager(db)
         self._links = Links(self._idm, self._emit)
         self._sm = self._links.sm = SecurityManager(db, self._links, self._idm, self._emit, when_full)
-        try:  # start-up writes: a flash that refuses them must not stop the boot
-            db.mark_schema()
-            db.drop_half_bonds()
-        except OSError as e:
-            self._store_error = self._store_error or e
+        db.drop_half_bonds()  # (a write the flash refuses is the store_error, not a crash)
         self._store = NimbleStore(db, self._idm, self._sm, self._emit)
         self._ble = None
         self._aioble = False
         self._gatts = None
         self._gattc = None  # the remote database cache (gattc.py), made on first use
-        self._guards = {}  # {attr handle: (level, attr)} the PM checks on reads (access.py)
+        self._guards = None  # {attr handle: (level, attr)} the PM checks on reads (access.py)
         self._authorizer = None  # pm.authorize(fn)
 
     def __repr__(self):
@@ -97,7 +93,7 @@ class PeerManager:
         """Call handler(event) for every event, in registration order."""
         if not callable(handler):
             raise TypeError("handler must be callable")
-        self._emit.handlers.append(handler)
+        self._emit.handlers += (handler,)
         if self.store_error is not None:  # tell every handler once that bonds are not kept
             handler(Event(ERROR_UNEXPECTED, error=self.store_error))
 

@@ -229,11 +229,10 @@ INDEX_SC = const(0x200)
 INDEX_IRK = const(0x400)
 
 
-def index_fields(record, at, irks, off):
+def index_fields(record, at):
     """What the peer index keeps of the blob at record[at:], without allocating (it runs
     for every bond at start-up): key_size | INDEX_AUTH | INDEX_SC | INDEX_IRK, or -1 for
-    an unknown layout. With `irks`, the peer's IRK is copied there MSB-first at `off`
-    (INDEX_IRK is set only for a usable one: present and not all zero, as parse_sec)."""
+    an unknown layout. INDEX_IRK: a usable IRK, present and not all zero (as parse_sec)."""
     lay = _layout(record, at, len(record) - at)
     if lay is None:
         return -1
@@ -243,10 +242,9 @@ def index_fields(record, at, irks, off):
         r |= INDEX_AUTH
     if record[at + flags] & sc_bit:
         r |= INDEX_SC
-    if irks is not None and record[at + _IRK_PRESENT] & _PRESENT_BIT:
-        _reverse_into(irks, off, record, at + _IRK, 16)
-        for i in range(off, off + 16):
-            if irks[i]:
+    if record[at + _IRK_PRESENT] & _PRESENT_BIT:
+        for i in range(at + _IRK, at + _IRK + 16):
+            if record[i]:
                 r |= INDEX_IRK
                 break
     return r

@@ -8,7 +8,7 @@ class PeerInfo:
     def __init__(self, db, peer_id, connected):
         self.peer_id = peer_id
         self.addr_type, self.addr = db.identity(peer_id)
-        self.irk = db.irk(peer_id) is not None  # presence only
+        self.irk = db.has_irk(peer_id)  # presence only
         self.authenticated = db.authenticated(peer_id)
         self.sc = db.sc(peer_id)
         self.key_size = db.key_size(peer_id)

@@ -96,18 +96,21 @@ def write_rank(store, peer_id, rank):
 
 
 def upgrade(store):
-    """Seal the rank and app data records of a schema 1 store in place. A record that
-    unseals already is skipped, so a power cut halfway through is finished next boot;
-    a flash error leaves the rest for the next boot too."""
+    """Record the schema version of this layout, sealing first the rank and app data
+    records of a schema 1 store in place. A record that unseals already is skipped, so
+    a power cut halfway through is finished next boot; so is a write the flash refuses
+    (its OSError is returned; None when all is done)."""
     try:
         old = store.read(SYS_SCHEMA)
-        if old is None or len(old) != 1 or old[0] != 1:
-            return
-        for rid in list(store.ids()):
-            if rid >> 16 < SYSTEM and (rid & 0xFFFF) in (DATA_RANK, DATA_APP):
-                value = store.read(rid)
-                if value is not None and unseal(value) is None:
-                    store.write(rid, seal(value))
+        if old is not None and (len(old) != 1 or old[0] != 1):
+            return None  # current (sealed), or newer: left alone
+        if old is not None:
+            for rid in list(store.ids()):
+                if rid >> 16 < SYSTEM and (rid & 0xFFFF) in (DATA_RANK, DATA_APP):
+                    value = store.read(rid)
+                    if value is not None and unseal(value) is None:
+                        store.write(rid, seal(value))
         store.write(SYS_SCHEMA, seal(bytes((SCHEMA,))))
-    except OSError:
-        pass  # a damaged record stays damaged; the load reports it
+    except OSError as e:
+        return e  # (a damaged record stays damaged; the load reports it)
+    return None

@@ -4,7 +4,8 @@ small in-RAM index rebuilt from the store at start-up.
 The records themselves (data IDs, record IDs, sealing, opening the store, schema
 upgrades) are peerrec.py's. A peer exists while it has at least one secret record; its
 rank, app data, flags and remote database cache (gattc.py) are deleted with it.
-RAM per peer: a 9-byte index entry, 16 bytes of IRK and one "secret not read yet" bit.
+RAM per peer: a 9-byte index entry and one "secret not read yet" bit; IRKs are read
+from the PEER_SEC record when asked for (a resolver or whitelist keeps its own copy).
 Start-up reads record IDs only; a peer's secret is read on first need, which for most
 is NimBLE's first activation pass. Ranks stay on flash (read on use or eviction).
 """
@@ -14,7 +15,7 @@ from micropython import const
 from . import nimble
 from .zms_fmt import corrupt
 from .peerrec import (PEER_DATA_IDS, DATA_APP, DATA_PEER_SEC, DATA_OUR_SEC, DATA_FLAGS, FLAG_PINNED, SYSTEM,
-                      SYS_OUR_IRK, SYS_SCHEMA, SCHEMA, record_id, open_store, seal, unseal, upgrade,
+                      SYS_OUR_IRK, record_id, open_store, seal, unseal, upgrade,
                       read_rank, write_rank)
 
 MAX_PEERS = const(255)  # NimBLE iterates bonds with a u8 index (ble_store_key_sec.idx)
@@ -95,13 +96,12 @@ class PeerDB:
         self.max_peers = max_peers
         self.app_data_max = app_data_max
         self._index = bytearray(max_peers * _ENTRY)
-        self._irks = bytearray(max_peers * 16)
         self._unread = bytearray((max_peers + 7) >> 3)  # peers whose secret is not read yet
         self._top = None  # (highest rank, its peer ID or None on a tie), read on first use
-        self._dropped = []
-        self.load_error = None  # an OSError of the load's clean-up writes (retried next boot)
-        upgrade(store)
-        self._load()
+        self._dropped = ()  # (a tuple: none costs no RAM)
+        self.load_error = None  # an OSError of a write at load (retried next boot)
+        self._load()  # (first: its walk over the ids builds the store's lookup cache too)
+        self.load_error = upgrade(store) or self.load_error
 
     # --- loading ---------------------------------------------------------------------
 
@@ -110,12 +110,12 @@ class PeerDB:
         """Peer IDs found unusable and removed: at load (incomplete leftovers, beyond
         max_peers) or when first read (no readable secret)."""
         self._settle()
-        return self._dropped
+        return list(self._dropped)
 
     def _drop_at_load(self, pid):
         """Remove a peer found unusable; a flash that cannot be written leaves its
         records for the next boot (the index no longer holds the peer either way)."""
-        self._dropped.append(pid)
+        self._dropped += (pid,)
         if pid < self.max_peers:
             self._unread[pid >> 3] &= ~(1 << (pid & 7))
             for i in range(pid * _ENTRY, pid * _ENTRY + _ENTRY):
@@ -126,9 +126,8 @@ class PeerDB:
             self.load_error = e
 
     def _load(self):
-        """Rebuild the index from the store: one pass over the record IDs. What a
-        peer's secret says (key, IRK, key size) is read on first need (_read_entry):
-        NimBLE reads every PEER_SEC at activation anyway, and fills the index so."""
+        """Rebuild the index from one pass over the record IDs; what each secret says
+        is read on first need (_read_entry), mostly by NimBLE's activation pass."""
         store = self.store
         found = {}  # peer ID -> bit (1 << data_id) for each of its records
         for rid in store.ids():
@@ -163,13 +162,11 @@ class PeerDB:
                     self._read_entry(pid, buf)
 
     def _read_entry(self, pid, buf):
-        """Fill the peer's entry from one secret record (PEER_SEC, whose IRK we need,
-        else OUR_SEC), read into buf; with none readable the peer is dropped. Returns
-        sec_type << 16 | the record's length in buf (0 if read elsewhere), 0 if dropped."""
+        """Fill the peer's entry from its PEER_SEC (else OUR_SEC) read into buf, or drop
+        it if none is readable: sec_type << 16 | length in buf (0: not in buf), or 0."""
         self._unread[pid >> 3] &= ~(1 << (pid & 7))
-        flags = self._index[pid * _ENTRY + _FLAGS]
-        for sec in _READ_ORDER[(2 if flags & _HAS_PEER else 0) | (1 if flags & _HAS_OUR else 0)]:
-            rid = record_id(pid, _SEC_DATA[sec])
+        for sec in _READ_ORDER[self._index[pid * _ENTRY] >> 1 & 3]:  # (_HAS_OUR | _HAS_PEER)
+            rid = pid << 16 | _SEC_DATA[sec]  # (record_id, inlined: this runs for every bond)
             try:
                 try:
                     n = self.store.read(rid, buf)
@@ -187,10 +184,10 @@ class PeerDB:
 
     def reload(self):
         """Rebuild the in-RAM index from the store (after records were written below it)."""
-        for buf in (self._index, self._irks, self._unread):
+        for buf in (self._index, self._unread):
             for i in range(len(buf)):
                 buf[i] = 0
-        self._dropped = []
+        self._dropped = ()
         self._top = None
         self._load()
 
@@ -201,7 +198,7 @@ class PeerDB:
         idx[o + _FLAGS] |= _USED | _SEC_FLAG[sec_type]
         idx[o + _KEY : o + _KEY + 7] = record[0:7]
         peer = sec_type == nimble.SEC_PEER
-        f = nimble.index_fields(record, 7, self._irks if peer else None, pid * 16)
+        f = nimble.index_fields(record, 7)
         if f < 0:
             idx[o + _FLAGS] |= _UNPARSED
             return
@@ -268,11 +265,18 @@ class PeerDB:
         """(addr_type, addr MSB-first) of the peer's identity address."""
         return nimble.key_addr(self.key(peer_id))
 
+    def has_irk(self, peer_id):
+        return bool(self._index[self._entry(peer_id)] & _HAS_IRK)
+
     def irk(self, peer_id):
-        """The peer's IRK (16 bytes MSB-first) or None."""
-        if not self._index[self._entry(peer_id)] & _HAS_IRK:
-            return None
-        return bytes(self._irks[peer_id * 16 : peer_id * 16 + 16])
+        """The peer's IRK (16 bytes MSB-first) or None (also if its record is damaged:
+        the peer is then not resolvable, never resolvable by the wrong IRK)."""
+        try:
+            record = self.store.read(record_id(peer_id, DATA_PEER_SEC)) if self.has_irk(peer_id) else None
+        except OSError:
+            record = None
+        info = record and nimble.parse_sec(memoryview(record)[7:])
+        return info and info.irk
 
     def authenticated(self, peer_id):
         return bool(self._index[self._entry(peer_id)] & _AUTH)
@@ -381,11 +385,6 @@ class PeerDB:
             self.store.delete(SYS_OUR_IRK)
         else:
             self.store.write(SYS_OUR_IRK, irk)
-
-    def mark_schema(self):
-        """Record the schema version of this layout once."""
-        if self.store.read(SYS_SCHEMA) is None:
-            self.store.write(SYS_SCHEMA, seal(bytes((SCHEMA,))))
 
     # --- whole peers -----------------------------------------------------------------
 

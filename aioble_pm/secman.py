@@ -29,7 +29,7 @@ class SecurityManager:
         self.passkey_timeout_ms = 30000
         self.in_gap_pair = None  # the link whose gap_pair() runs now (its store reads are its own)
         self._last_enc = None  # the link of the latest ENCRYPTION_UPDATE (upstream NimBLE stores its keys next)
-        self._orphans = set()  # new bonds stored before their link was known (esp order, RPA peers)
+        self._orphans = ()  # new bonds stored before their link was known (esp order, RPA peers)
         self.window = None  # pm.pairing_window: a policy.Window once configured (None: pairing open)
         self.on_mismatch = MISMATCH_REPORT  # pm.on_mismatch: a policy or a callable(event) -> policy
         self._doc = None  # the bond-mismatch doctor (policy.py), made at the first mismatch
@@ -138,7 +138,8 @@ class SecurityManager:
     def forget(self, peer_id):
         """Delete a peer (bond and data) and unlink it from its connections."""
         self._db.delete(peer_id)
-        self._orphans.discard(peer_id)
+        if peer_id in self._orphans:
+            self._orphans.discard(peer_id)
         self._idm.peer_changed(peer_id)
         for link in self._links.with_peer(peer_id):
             link.peer_id = None
@@ -163,7 +164,7 @@ class SecurityManager:
         for pid in list(self._orphans):
             if pid in self._db and not self._db.complete(pid):
                 self.forget(pid)
-        self._orphans = set()
+        self._orphans = ()
 
     # --- the stack's store, as policy ------------------------------------------------
 

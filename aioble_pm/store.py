@@ -8,12 +8,18 @@ operations, so everything is answered at once; "not found" is b"" (the binding c
 value of the wrong length as missing), which also stops aioble's own store from
 answering for a bond we deleted or hide.
 """
-from . import nimble
-from .peers import SECRET_MAX, SECRET_RECORD
+from micropython import const
+from .peers import SECRET_MAX
 from .security import SecurityError
 from .events import ERROR_UNEXPECTED, PEER_DATA_UPDATE_SUCCEEDED
 
 _NONE = b""
+# nimble's secret types, as consts here: another module's names are looked up at run time
+_SEC_OUR = const(1)
+_SEC_PEER = const(2)
+_SEC_CCCD = const(3)
+_SEC_OUR_IRK = const(10)
+_BUF = const(95)  # key (7) + NimBLE's longest layout (88); a longer secret grows it
 
 
 class NimbleStore:
@@ -22,7 +28,7 @@ class NimbleStore:
         self._idm = idm
         self._sm = sm
         self._emit = emit
-        self._buf = bytearray(SECRET_RECORD)  # secret records read here; their values go to the stack
+        self._buf = bytearray(_BUF)  # secret records read here; their values go to the stack
         self._answer = None
         self.gatts = None  # gatts.GattServer when the firmware routes CCCDs here (sec type 3)
 
@@ -34,15 +40,15 @@ class NimbleStore:
 
     def get(self, sec_type, index, key):
         """The stored value for _IRQ_GET_SECRET, b"" if none, None for types we do not keep."""
-        if sec_type == nimble.SEC_OUR_IRK:
+        if sec_type == _SEC_OUR_IRK:
             # NimBLE asks for our IRK each time the stack starts: no link survived
             self._sm.stack_restarted()
             if self.gatts is not None:
                 self.gatts.install()  # the binding re-installed its own store callbacks
             return self._keep(self._db.our_irk() or _NONE)
-        if sec_type == nimble.SEC_CCCD and self.gatts is not None:
+        if sec_type == _SEC_CCCD and self.gatts is not None:
             return self._keep(self.gatts.get(index, key))
-        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER:
+        if sec_type != _SEC_OUR and sec_type != _SEC_PEER:
             return None  # (CCCDs come only through the firmware module)
         sm = self._sm
         link = None
@@ -54,7 +60,7 @@ class NimbleStore:
                 pid = None
             if pid is None and link is not None:
                 link.touch()  # e.g. the repeat-pairing check of a Pairing Request
-                if sec_type == nimble.SEC_OUR and link.peripheral and link.refused is None:
+                if sec_type == _SEC_OUR and link.peripheral and link.refused is None:
                     sm.doctor().local_lost(link)  # the central asks for the LTK of a bond we lack
         while True:
             if key is None:
@@ -72,11 +78,14 @@ class NimbleStore:
                 break
             # (the peer was read for the first time and had no readable secret: it is
             # dropped and left the iteration, so the next peer takes its index)
-        if link is not None and link.peer_id == pid and not (link.peripheral and sec_type == nimble.SEC_PEER):
+        if link is not None and link.peer_id == pid and not (link.peripheral and sec_type == _SEC_PEER):
             # (a peripheral's stack reads the central's keys to pick an ATT error code or
             # to see a repeated pairing: neither is a re-encryption)
             sm.keys_read(link, n > 0)
-        return self._keep(memoryview(self._buf)[7 : 7 + n]) if n else _NONE
+        if not n:
+            return _NONE
+        self._answer = a = memoryview(self._buf)[7 : 7 + n]  # (_keep, inlined)
+        return a
 
     def _read(self, sec_type, pid):
         while True:
@@ -104,12 +113,12 @@ class NimbleStore:
 
     def set(self, sec_type, key, value):
         """_IRQ_SET_SECRET: True if stored (or deleted), False if not."""
-        if sec_type == nimble.SEC_OUR_IRK:
+        if sec_type == _SEC_OUR_IRK:
             self._db.set_our_irk(None if value is None else bytes(value))
             return True
-        if sec_type == nimble.SEC_CCCD and self.gatts is not None:
+        if sec_type == _SEC_CCCD and self.gatts is not None:
             return self.gatts.set(key, value)
-        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7:
+        if sec_type != _SEC_OUR and sec_type != _SEC_PEER or len(key) != 7:
             return False
         key = bytes(key)
         sm = self._sm
@@ -162,7 +171,7 @@ class NimbleStore:
     def set_failed(self, data, err):
         """_IRQ_SET_SECRET raised `err`: a bond we could not store must not stay up
         half-trusted. Returns False ("not stored")."""
-        if data[0] != nimble.SEC_OUR and data[0] != nimble.SEC_PEER:
+        if data[0] != _SEC_OUR and data[0] != _SEC_PEER:
             return False  # a CCCD (or our IRK): no bond is at stake
         try:
             from .bonding import storing_link
@@ -177,10 +186,10 @@ class NimbleStore:
     def import_secret(self, sec_type, key, value):
         """A secret from aioble's JSON store (migration): stored without the pairing
         policy, never evicting. None when no peer ID is free for a new peer."""
-        if sec_type == nimble.SEC_OUR_IRK:
+        if sec_type == _SEC_OUR_IRK:
             self._db.set_our_irk(value)
             return True
-        if sec_type != nimble.SEC_OUR and sec_type != nimble.SEC_PEER or len(key) != 7 or len(value) > SECRET_MAX:
+        if sec_type != _SEC_OUR and sec_type != _SEC_PEER or len(key) != 7 or len(value) > SECRET_MAX:
             return False
         db = self._db
         pid = db.find(key)

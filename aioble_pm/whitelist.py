@@ -141,7 +141,12 @@ class Whitelist:
         MSB-first): the device identities a controller's resolving list takes."""
         self._check()
         src = self._src
-        return [src.identity(p) + (src.irk(p),) for p in self._ids if src.irk(p) is not None]
+        out = []
+        for p in self._ids:
+            irk = src.irk(p)
+            if irk is not None:
+                out.append(src.identity(p) + (irk,))
+        return out
 
     @micropython.native
     def match(self, addr_type, addr, resolved=False):

@@ -12,6 +12,7 @@ The code is split by concern: zms_fmt (format constants, CRCs, headers), zms_sca
 collection, loaded at the first sector change), zms_mount (mount and recovery), and this
 module (the public API).
 """
+import micropython
 from micropython import const
 from array import array
 from .zms_fmt import ENOSPC, CorruptError, _corrupt, _check_id, _crc_at, _data_crc
@@ -25,6 +26,7 @@ _C_A = const(3)
 _C_MAXLEN = const(4)
 _C_WBM = const(5)
 _C_MASK = const(7)
+_CACHE_REACH = const(0x100000)  # cache slots hold ATE addresses >> 4 in 16 bits
 
 __all__ = ("ZMS", "CorruptError", "ENOSPC")
 
@@ -33,16 +35,17 @@ class ZMS(_Mount):
     """A mounted ZMS partition on `flash` (see flash.py); mounting (with recovery
     after a power cut) happens here, and may program/erase to finish what a cut
     interrupted. `sector_count` defaults to all of the flash; `lookup_cache` is the
-    number of RAM cache slots (0 or a power of two, 4 bytes each).
+    number of RAM cache slots (0 or a power of two, 2 bytes each: an ATE's address in
+    16-byte units, so stores over 1 MB run without the cache).
 
     Mount repairs what power cuts and torn cells leave (docs/ZMS.md, Recovery) and
     raises CorruptError (an OSError, errno EIO) "no usable sector: ..." only when no
     sector can be used (every sector closed, or only another ZMS version or ATE
     format); it then writes nothing. A flash without any ZMS header is formatted.
     If a flash operation fails midway (OSError), the next call mounts again first.
-    RAM: buffers of about 0.35 KB plus 4 bytes per lookup_cache slot, whatever the
-    number of records (the whole object: 1.6 KB on the 64-bit unix port with the
-    default cache).
+    RAM: buffers of about 0.35 KB plus 2 bytes per lookup_cache slot, whatever the
+    number of records (the whole object: 1.0 KB on a 32-bit port with the default
+    cache).
     """
 
     def __init__(self, flash, sector_count=None, lookup_cache=64):
@@ -62,38 +65,35 @@ class ZMS(_Mount):
         self._S = S
         self._n = n
         self._A = A
-        self._wb = wb
-        self.max_value_size = min(0xFFFF, S - 5 * A)
         self._sec = bytearray(4 * n)
         self._ate = bytearray(A)
         self._g = bytearray(A)
         self._buf = bytearray(_CHUNK)
         self._bufmv = memoryview(self._buf)
-        split = max(4, wb)
-        am = memoryview(self._ate)
-        self._head = am[0:split] if split < A else None
-        self._body = am[split:A] if split < A else am
-        self._cache = array("i", bytearray(4 * max(1, lookup_cache)))
-        self._cached = lookup_cache > 0
+        self._cached = lookup_cache > 0 and n * S <= _CACHE_REACH
+        self._cache = array("H", bytearray(2 * (lookup_cache if self._cached else 1)))
         self._nids = -1  # ids seen by the last _table() walk
         self._damaged = False
         self._use_cache = False
         ctx = array("i", [0] * 11)
         ctx[_C_A] = A
-        ctx[_C_MAXLEN] = self.max_value_size
+        ctx[_C_MAXLEN] = min(0xFFFF, S - 5 * A)
         ctx[_C_WBM] = wb - 1
-        ctx[_C_MASK] = max(1, lookup_cache) - 1
+        ctx[_C_MASK] = len(self._cache) - 1
         self._ctx = ctx
-        self._gctx = array("i", ctx)
         self._mount()
 
     # ---- public API ----
 
+    max_value_size = property(lambda self: self._ctx[_C_MAXLEN])
+
+    @micropython.native  # (the hot path: NimBLE reads every bond twice per activation)
     def read(self, ident, buf=None):
         """The value of record `ident` as bytes, or None if there is none. With `buf`,
         the value is copied into it and its length returned (None if absent);
         ValueError if buf is too small. CorruptError if the value fails its CRC."""
-        self._ready()
+        if self._dirty:  # (_ready(), inlined: NimBLE reads every bond at activation)
+            self._mount()
         _check_id(ident)
         addr = self._lookup(ident)
         if addr < 0:

@@ -4,6 +4,7 @@ entry copied to the open sector, newest first as found by the lookup) before it 
 erased. `z` is the mounted store (zms.ZMS); its log methods do the flash work.
 """
 from micropython import const
+from array import array
 from .zms_fmt import _crc8, _put32, _u32
 from .zms_scan import _scan
 
@@ -26,7 +27,7 @@ def gc(z):
     if z._closed(g):
         gbase = g * S
         top = S - 3 * A
-        ctx = z._gctx
+        ctx = array("i", z._ctx)  # (a copy: lookups during the copy use z._ctx)
         z._set_ctx(ctx, g, 0)
         gate = z._g
         x = z._close_off(g)

@@ -21,8 +21,9 @@ def _slot(ident: uint, mask: int) -> int:
 #   mode 0: index of the first valid ATE (header or not); ctx[HIT] = 1.
 #   mode 1: index of the first ATE with id ctx[IDHI]:ctx[IDLO] that is valid
 #           (ctx[HIT] = 1) or damaged (3); the CRC is computed for matching ids only.
-#   mode 2: lookup cache fill, `table` = cache: an empty cache slot takes the address
-#           of the first ATE, valid or damaged, whose id hashes to it; returns -1.
+#   mode 2: lookup cache fill, `table` = cache (uint16): an empty cache slot takes the
+#           address >> 4 of the first ATE, valid or damaged, whose id maps to it;
+#           returns -1.
 #   mode 3: id table fill, `table` = 2 int32 per entry (id, len + 1; 0 = free),
 #           open addressing: the first valid ATE of each id is recorded (ATEs of an
 #           id already recorded are skipped unchecked), ctx[HIT] counts entries;
@@ -64,12 +65,13 @@ def _scan(buf: ptr8, j: int, end: int, ctx: ptr32, table: ptr32) -> int:
             xid = x
             s = int(((x & uint(0xFFFF)) * 11 + ((x >> 16) & uint(0xFFFF)) * 2) & uint(mask))  # _slot
             if mode == 2:
-                if table[s] == 0:
+                c16 = ptr16(table)
+                if c16[s] == 0:
                     i = o
                     while i < o + 16 and buf[i] == 0:
                         i += 1
                     if i < o + 16:
-                        table[s] = ctx[6] + slot0 + o
+                        c16[s] = (ctx[6] + slot0 + o) >> 4
                 continue
             while table[2 * s + 1] != 0 and (uint(table[2 * s]) & m32) != xid:
                 s = (s + 1) & mask

@@ -103,7 +103,7 @@ def test_secret_roundtrip_and_iteration():
     eq(db.peer_with_secret(nimble.SEC_PEER, 0), 0)
     eq(db.peer_with_secret(nimble.SEC_PEER, 1), 1)
     eq(db.peer_with_secret(nimble.SEC_PEER, 2), None)
-    eq(sorted(st.ids()), sorted([peers.record_id(p, d) for p in (0, 1) for d in (6, 7, 16)]))
+    eq(sorted(st.ids()), sorted([peers.record_id(p, d) for p in (0, 1) for d in (6, 7, 16)] + [peerrec.SYS_SCHEMA]))
 
 
 def test_unknown_layout_kept_verbatim():
@@ -128,7 +128,7 @@ def test_delete_secret_keeps_peer_until_pruned():
     eq(db.app_data(pid), b"app")  # kept for a re-pairing
     assert db.prune(pid)
     assert pid not in db
-    eq(st.ids(), [])
+    eq(st.ids(), [peerrec.SYS_SCHEMA])  # every record of the peer is gone
 
 
 def test_load_drops_leftovers_and_peers_beyond_max():
@@ -191,8 +191,9 @@ def test_start_up_reads_no_record_and_nimbles_iteration_fills_the_index():
     eq(db.peer_with_secret(nimble.SEC_PEER, 4), None)
     eq(peer_reads(), [peers.DATA_PEER_SEC] * 4, "the index needs PEER_SEC (identity, IRK), not the ranks")
     st.read_ids = []
-    eq((db.ids(), db.key(2), db.irk(3), db.key_size(0)), ([0, 1, 2, 3], key_of(2), b"\x04" * 16, 16))
+    eq((db.ids(), db.key(2), db.has_irk(3), db.key_size(0)), ([0, 1, 2, 3], key_of(2), True, 16))
     eq(st.read_ids, [], "the iteration filled every entry")
+    eq((db.irk(3), peer_reads()), (b"\x04" * 16, [peers.DATA_PEER_SEC]), "an IRK is read when asked for")
     # without the iteration, a query reads what it needs: one peer, or all for a list
     db = peers.PeerDB(st)
     st.read_ids = []
@@ -200,7 +201,7 @@ def test_start_up_reads_no_record_and_nimbles_iteration_fills_the_index():
     eq(peer_reads(), [peers.DATA_PEER_SEC] * 4)
     db = peers.PeerDB(st)
     st.read_ids = []
-    eq((db.irk(2), peer_reads()), (b"\x03" * 16, [peers.DATA_PEER_SEC]))
+    eq((db.irk(2), peer_reads()), (b"\x03" * 16, [peers.DATA_PEER_SEC] * 2))  # its entry, then its IRK
     db.ids()  # (now all read)
     eq(db.rank(1), 5)
     st.read_ids = []

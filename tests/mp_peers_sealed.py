@@ -74,11 +74,11 @@ def test_store_of_schema_1_is_sealed_at_load():
     store.write(peers.record_id(0, 7), KEY + SECRET)  # PEER_SEC: key || value
     store.write(peers.record_id(0, peerrec.DATA_RANK), (5).to_bytes(4, "little"))
     store.write(peers.record_id(0, peers.DATA_APP), b"owner=ann")
-    store.write(peers.SYS_SCHEMA, bytes((1,)))
+    store.write(peerrec.SYS_SCHEMA, bytes((1,)))
     db = peers.PeerDB(ZMS(f))
     eq(db.ids(), [0])
     eq(db.rank(0), 5)
     eq(db.app_data(0), b"owner=ann")
-    eq(peers.unseal(db.store.read(peers.SYS_SCHEMA)), bytes((peers.SCHEMA,)))
+    eq(peers.unseal(db.store.read(peerrec.SYS_SCHEMA)), bytes((peerrec.SCHEMA,)))
     again = peers.PeerDB(ZMS(f))  # sealed once, not twice (also after a cut halfway)
     eq((again.rank(0), again.app_data(0)), (5, b"owner=ann"))

@@ -2,7 +2,7 @@
 # errors, cache sizes, write-block sizes.
 import gc
 import os
-from mptest import raises, eq, hexb
+from mptest import raises, eq, hexb, heapsize
 from aioble_pm import zms_fmt
 import zms_ref
 from aioble_pm.zms import ZMS, CorruptError, ENOSPC
@@ -271,6 +271,26 @@ def test_lookup_cache_sizes_agree():
     for r in results[1:]:
         eq(r, results[0])
 
+
+@heapsize("8m")
+def test_store_over_1_mb_runs_without_the_lookup_cache():
+    # the cache keeps ATE addresses in 16 bits of 16-byte units (1 MB): in a 2 MB store
+    # every read must find the newest value, also while the log is in the second MB
+    f = RamFlash(2 * 1024 * 1024, sector_size=512 * 1024)
+    z = ZMS(f)
+    live = {}
+    for i in range(60):  # (about 7 rounds of the four sectors' worth)
+        k = i % 4 + 1
+        live[k] = bytes([i]) * 60000
+        z.write(k, live[k])
+        for k, v in live.items():
+            assert z.read(k) == v, (i, k)
+    for z2 in (z, ZMS(f)):
+        eq(sorted(z2.ids()), [1, 2, 3, 4])
+        for k, v in live.items():
+            assert z2.read(k) == v, k
+    del z, z2, live
+    gc.collect()
 
 def _patched(img, off, data):
     b = bytearray(img)

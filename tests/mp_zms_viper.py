@@ -129,8 +129,9 @@ def test_scan_matches_reference_in_every_mode():
             ctx[9] = want_id >> 16
             for j, end in ((0, k), (k - 1, -1), (k // 2, k)):
                 n = 2 * size if mode == 3 else size
-                c1 = array("i", [0] * n)
-                c2 = array("i", [0] * n)
+                typ = "H" if mode == 2 else "i"  # (the lookup cache is uint16)
+                c1 = array(typ, [0] * n)
+                c2 = array(typ, [0] * n)
                 if mode == 3 and random.getrandbits(1):  # an id already recorded
                     c1[0] = c2[0] = want_id - (1 << 32) if want_id >> 31 else want_id
                     c1[1] = c2[1] = 5

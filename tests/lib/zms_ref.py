@@ -70,7 +70,7 @@ def _scan_ref(buf, j, end, ctx, table):
             continue
         if mode == 2:
             if not head and not zero and not table[s]:
-                table[s] = ctx[_C_BASE] + ctx[_C_SLOT0] + o
+                table[s] = ((ctx[_C_BASE] + ctx[_C_SLOT0] + o) >> 4) & 0xFFFF  # 16-byte units, u16
             continue
         if mode == 3:
             if buf[o + 1] != ctx[_C_CYC]:
