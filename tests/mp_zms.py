@@ -437,7 +437,7 @@ def test_mounted_store_ram_is_small():
     gc.collect()
     used = gc.mem_alloc() - before
     print("mounted ZMS object: %d bytes of heap" % used)
-    assert used < 1600, used
+    assert used < 1300, used  # (measured: 1184 on the 64-bit unix port, 848 on a 32-bit one)
     fill_ids(z, range(40), 80)
     z.ids()
     z.sector_use_next()  # the GC code (zms_gc.py) loads at the first sector change
