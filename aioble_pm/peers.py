@@ -117,9 +117,7 @@ class PeerDB:
         records for the next boot (the index no longer holds the peer either way)."""
         self._dropped += (pid,)
         if pid < self.max_peers:
-            self._unread[pid >> 3] &= ~(1 << (pid & 7))
-            for i in range(pid * _ENTRY, pid * _ENTRY + _ENTRY):
-                self._index[i] = 0
+            self._forget(pid)
         try:
             self._delete_records(pid)
         except OSError as e:
@@ -394,10 +392,13 @@ class PeerDB:
         self.check(peer_id)
         self._delete_records(peer_id)
         self._top = None
-        o = peer_id * _ENTRY
-        for i in range(o, o + _ENTRY):
+        self._forget(peer_id)
+
+    def _forget(self, pid):
+        """Free the peer's index entry (and its unread bit)."""
+        self._unread[pid >> 3] &= ~(1 << (pid & 7))
+        for i in range(pid * _ENTRY, pid * _ENTRY + _ENTRY):
             self._index[i] = 0
-        self._unread[peer_id >> 3] &= ~(1 << (peer_id & 7))
 
     def _delete_records(self, peer_id):
         for data_id in PEER_DATA_IDS:

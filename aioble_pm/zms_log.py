@@ -15,6 +15,7 @@ _CHUNK = const(256)
 _C_MODE = const(0)
 _C_CYC = const(1)
 _C_SLOT0 = const(2)
+_C_WBM = const(5)
 _C_BASE = const(6)
 _C_MASK = const(7)
 _C_IDLO = const(8)
@@ -33,7 +34,7 @@ class _Log:
     # ---- sector bookkeeping ----
 
     def _al(self, n):
-        m = self._f.write_block - 1
+        m = self._ctx[_C_WBM]  # write_block - 1
         return (n + m) & ~m
 
     def _closed(self, s):
