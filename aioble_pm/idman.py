@@ -1,6 +1,7 @@
 """ID manager: which bonded peer an address or a NimBLE key belongs to (identity lookup,
-RPA resolution with the peers' IRKs), the accept list of centrals, and whitelist
-generation. The resolver and the whitelist module load on first use."""
+RPA resolution with the peers' IRKs) and the accept list of centrals. The resolver and
+the whitelist module (which makes whitelists) load on first use."""
+import sys
 from . import addrs, nimble
 from .events import SKIP_NO_ID_ADDR, SKIP_NO_IRK
 
@@ -9,7 +10,6 @@ class IDManager:
     def __init__(self, db):
         self._db = db
         self._resolver = None  # privacy.Resolver over every bonded IRK, built on first use
-        self._wl = None  # the whitelist module, once a whitelist was made
         self.accept_list = None  # Whitelist of the centrals allowed to stay connected
 
     # --- what whitelists read (no key material beyond the IRK) ------------------------
@@ -69,8 +69,9 @@ class IDManager:
     def peer_changed(self, peer_id):
         """A peer's identity or IRK came, changed or went: update the resolver, and tell
         whitelists to rebuild."""
-        if self._wl is not None:
-            self._wl.changed()
+        wl = sys.modules.get("aioble_pm.whitelist")  # (loaded once a whitelist was made)
+        if wl is not None:
+            wl.changed()
         r = self._resolver
         if r is not None:
             self._sync_resolver(peer_id)
@@ -84,33 +85,7 @@ class IDManager:
         else:
             r.add(peer_id, irk)
 
-    # --- whitelists and the accept list ----------------------------------------------
-
-    def whitelist(self, peer_ids, limit, skip, device_privacy):
-        from . import whitelist
-
-        self._wl = whitelist
-        if limit is not None and type(limit) is not int:
-            raise TypeError("limit must be an int or None, not %s" % type(limit).__name__)
-        if peer_ids is not None:
-            if not isinstance(peer_ids, (list, tuple)):
-                raise TypeError("peer_ids must be a list of peer IDs or None")
-            for p in peer_ids:
-                self._db.check(p)
-            if len(set(peer_ids)) != len(peer_ids):
-                raise ValueError("peer_ids has duplicates")
-            peer_ids = list(peer_ids)
-        if device_privacy is not True and device_privacy is not False:
-            if not isinstance(device_privacy, (list, tuple)):
-                raise TypeError("device_privacy must be True, False or a list of peer IDs, not %s"
-                                % type(device_privacy).__name__)
-            for p in device_privacy:
-                if p not in self._db:
-                    raise ValueError("device_privacy names peer %r, which is not bonded" % (p,))
-        wl = whitelist.Whitelist(self, peer_ids, skip, device_privacy)
-        if limit is not None and len(wl) > limit:
-            raise ValueError("%d peers, over limit=%d" % (len(wl), limit))
-        return wl
+    # --- the accept list ------------------------------------------------------------
 
     def accept(self, wl):
         """Set the accept list (None: anyone); returns the previous one."""

@@ -278,7 +278,9 @@ def set_app_data(pm, peer_id, data):
 
 def whitelist(pm, peer_ids=None, limit=None, skip=0, device_privacy=False):
     """A Whitelist of these bonded peers (None: all of them, now and later); see README."""
-    return pm._idm.whitelist(peer_ids, limit, skip, device_privacy)
+    from .whitelist import make
+
+    return make(pm._idm, pm._db, peer_ids, limit, skip, device_privacy)
 
 
 def accept(pm, wl):
@@ -294,29 +296,29 @@ def scan(pm, wl, duration_ms=5000, interval_us=30000, window_us=30000, active=Fa
 
     if not isinstance(wl, Whitelist):
         raise TypeError("wl must be a Whitelist, not %s" % type(wl).__name__)
-    from . import aiohooks
+    from .scanning import Scan
 
-    return aiohooks.Scan(wl, duration_ms, interval_us, window_us, active, dedup)
+    return Scan(wl, duration_ms, interval_us, window_us, active, dedup)
 
 
 async def connect(pm, peer_id, timeout_ms=10000, secure=True):
     """aioble: find the bonded peer behind any RPA, connect and (by default) secure;
     asyncio.TimeoutError if it is not seen in time."""
-    from . import aiohooks
+    from .scanning import connect
 
-    return await aiohooks.connect(pm, peer_id, timeout_ms, secure)
+    return await connect(pm, peer_id, timeout_ms, secure)
 
 
 async def advertise(pm, interval_us, wl=None, **kwargs):
     """aioble: advertise until a central on `wl` connects, refusing others. wl=None:
     every bonded peer, or any central while there is no bond (so the first can happen)."""
-    from . import aiohooks
+    from .scanning import advertise
 
     if wl is None:
         wl = pm.whitelist()
         if not len(wl):
             wl = None
-    return await aiohooks.advertise(pm, interval_us, wl, kwargs)
+    return await advertise(pm, interval_us, wl, kwargs)
 
 
 async def services(pm, conn, uuid=None, timeout_ms=10000, cached=True):

@@ -35,6 +35,31 @@ def changed():
     _generation += 1
 
 
+def make(idm, db, peer_ids, limit, skip, device_privacy):
+    """PeerManager.whitelist(): check the arguments, then a Whitelist over the ID manager."""
+    if limit is not None and type(limit) is not int:
+        raise TypeError("limit must be an int or None, not %s" % type(limit).__name__)
+    if peer_ids is not None:
+        if not isinstance(peer_ids, (list, tuple)):
+            raise TypeError("peer_ids must be a list of peer IDs or None")
+        for p in peer_ids:
+            db.check(p)
+        if len(set(peer_ids)) != len(peer_ids):
+            raise ValueError("peer_ids has duplicates")
+        peer_ids = list(peer_ids)
+    if device_privacy is not True and device_privacy is not False:
+        if not isinstance(device_privacy, (list, tuple)):
+            raise TypeError("device_privacy must be True, False or a list of peer IDs, not %s"
+                            % type(device_privacy).__name__)
+        for p in device_privacy:
+            if p not in db:
+                raise ValueError("device_privacy names peer %r, which is not bonded" % (p,))
+    wl = Whitelist(idm, peer_ids, skip, device_privacy)
+    if limit is not None and len(wl) > limit:
+        raise ValueError("%d peers, over limit=%d" % (len(wl), limit))
+    return wl
+
+
 @micropython.viper
 def _find(table: ptr8, n: int, addr_type: int, addr: ptr8, resolved: int) -> int:
     """Index of the entry with this identity address (that may match), or -1

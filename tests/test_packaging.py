@@ -128,7 +128,7 @@ def test_board_readmes_exist_and_name_the_steps():
 # The core (import, PeerManager(), sec_params, attach) loads none of the optional parts;
 # each loads when its first user calls (issue 10: heap of the core).
 _LAZY = ("more", "secproc", "pairing", "attempts", "privacy", "access", "gattc", "gatts", "migrate", "peerinfo",
-         "policy", "backup", "whitelist", "ramflash", "cipher", "bonding", "zms_gc")
+         "policy", "backup", "whitelist", "ramflash", "cipher", "bonding", "zms_gc", "scanning")
 _CORE_PROBE = """
 import sys, bluetooth
 import aioble_pm
