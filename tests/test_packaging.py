@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -156,3 +157,30 @@ def test_core_loads_no_optional_part(tmp_path):
     assert "secman" in core and "zms" in core, out
     assert not set(_LAZY) & set(core), "the core loaded %s" % sorted(set(_LAZY) & set(core))
     assert {"more", "pairing", "attempts", "ramflash"} <= set(later), out
+
+
+
+# Import nesting (issue 10: boards have small C stacks; the 32-bit unix port's 40000-byte
+# limit once stopped the README's three lines): the deepest chain of module loads that
+# attach() starts must be no deeper than `import aioble`'s own (bench/host_footprint.py's
+# trace). bluetooth is imported first in both: the simulator's stand-in nests deeper
+# than a firmware's built-in module.
+def _nesting(tmp_path, work):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import host_footprint
+    finally:
+        sys.path.pop(0)
+    script = tmp_path / "nest.py"
+    script.write_text("import bluetooth\n" + host_footprint.TRACE % {"work": work})
+    out = mpharness.run([str(script)], cwd=str(tmp_path)).stdout
+    assert "outcome ok" in out, out
+    return int(host_footprint.field(out, "depth").split()[0]), out
+
+
+def test_attach_nests_imports_no_deeper_than_aioble(tmp_path):
+    if not os.path.isdir(os.path.expanduser("~/.micropython/lib/aioble")):
+        pytest.skip("aioble not in ~/.micropython/lib (see README: aioble for local runs)")
+    attach, out = _nesting(tmp_path, "import aioble_pm; aioble_pm.PeerManager(aioble_pm.flash.RamFlash(8192)).attach()")
+    aioble, out2 = _nesting(tmp_path, "import aioble")
+    assert attach <= aioble, "attach() nests %d deep, import aioble %d:\n%s\n%s" % (attach, aioble, out, out2)
