@@ -1,12 +1,12 @@
-"""Everything that touches aioble's private parts: putting the PM's IRQ handler first,
-the handle of a DeviceConnection, a connect to a bonded peer behind its current RPA, and
-the remote database cache's discovery and client objects (the whitelisted scan, connect
-and advertise helpers use aioble's public API only: scanning.py). The one module that uses aioble's private parts
-(`core._irq_handlers`, `DeviceConnection._conn_handle`, `central._connecting`,
-`Device._connection`, FACTS §5; the `_tuple()`/`_value_handle` of registered services;
-the client handles and constructors, see the cache's section; `GattError._status` and
-the client objects' `_connection()` for auto-secure), so a raw-`bluetooth` app never
-imports it.
+"""The one module that uses aioble's private parts, so a raw-`bluetooth` app never imports
+it: putting the PM's IRQ handler first, the handle of a DeviceConnection, a connect to a
+bonded peer behind its current RPA, auto-secure, and the remote database cache's discovery
+and client objects. The parts: `core._irq_handlers`, `DeviceConnection._conn_handle`,
+`central._connecting`, `Device._connection`, FACTS §5; the `_tuple()`/`_value_handle` of
+registered services; the client handles and constructors, see the cache's section;
+`GattError._status` and the client objects' `_connection()` for auto-secure. (The
+whitelisted scan, connect and advertise helpers need aioble's public API only:
+scanning.py.)
 """
 import asyncio  # (unused here: imported before aioble, whose own chain of imports would
 import time  # otherwise nest one level deeper in attach(): 5 KB more C stack)

@@ -7,7 +7,7 @@ Privacy modes (Core spec, HCI LE Set Privacy Mode; FACTS §4.1): in network priv
 identity address seen over the air; device privacy mode (per list, or for chosen peers)
 accepts its identity address too. Addresses the stack already resolved (the identity in
 a connect IRQ) are matched with `resolved=True`. NRPAs and invalid random addresses never
-match.
+match. Loaded by the first `PeerManager.whitelist()` (make(), which checks its arguments).
 """
 import micropython
 from micropython import const

@@ -159,7 +159,6 @@ def test_core_loads_no_optional_part(tmp_path):
     assert {"more", "pairing", "attempts", "ramflash"} <= set(later), out
 
 
-
 # Import nesting (issue 10: boards have small C stacks; the 32-bit unix port's 40000-byte
 # limit once stopped the README's three lines): the deepest chain of module loads that
 # attach() starts must be no deeper than `import aioble`'s own (bench/host_footprint.py's
