@@ -13,6 +13,7 @@ no pairing); only NimBLE ever asks the Python secret store, so a store holding o
 (secret type 10) was written by NimBLE; a stored bond's blob length tells upstream (80)
 from esp-nimble 1.5 (88).
 """
+import os
 import sys
 
 from .events import (MISMATCH_REPORT, MISMATCH_REPAIR, CONN_SEC_FAILED, PEERS_DELETE_SUCCEEDED,
@@ -66,10 +67,32 @@ def _binding(db):
     return "unknown", "NimBLE or BTstack: told once the stack has started with a PeerManager attached", order
 
 
+def _code():
+    """Where the package's code came from: "frozen" (the firmware's flash), "romfs" (a
+    ROMFS, run in place), "mpy" or "py" (a file system: the bytecode is in RAM)."""
+    f = __file__  # (every module of the package comes from the same place)
+    if f.endswith(".py"):
+        try:
+            os.stat(f)
+            return "py"
+        except OSError:
+            return "frozen"  # a frozen module's __file__ names no file
+    kind, best = "mpy", ""
+    try:
+        import vfs
+
+        for v, point in vfs.mount():  # (no argument: the mounts, MicroPython >= 1.25)
+            if f.startswith(point.rstrip("/") + "/") and len(point) > len(best):
+                kind, best = "romfs" if type(v).__name__ == "VfsRom" else "mpy", point
+    except (ImportError, TypeError, ValueError):
+        pass
+    return kind
+
+
 def capabilities(pm=None):
     """A dict of what can be done; with a PeerManager also its store. Keys: binding,
     binding_why, nimble_order, pairing, passkey_as_central, numcmp_as_central, cccd,
-    cryptolib, platform; with pm: max_peers, peers, sector_size, sector_count,
+    cryptolib, platform, code; with pm: max_peers, peers, sector_size, sector_count,
     free_bytes, store_error."""
     db = None if pm is None else pm._db
     binding, why, order = _binding(db)
@@ -90,6 +113,7 @@ def capabilities(pm=None):
         "cccd": cccd_module() is not None,  # native/aioble_pm_cccd is in this firmware
         "cryptolib": _importable("cryptolib"),
         "platform": sys.platform,
+        "code": _code(),  # frozen/romfs: bytecode in flash; mpy/py: in RAM (README, Benchmarks)
     }
     if db is not None:
         store = db.store

@@ -198,6 +198,7 @@ def test_capabilities_without_and_with_a_peer_manager():
     eq(caps["passkey_as_central"], False)
     eq(caps["cccd"], False, "no native CCCD module on the unix port")
     eq(caps["cryptolib"], True)
+    eq(caps["code"], "py", "the tests import the repository's sources (ROMFS, .mpy: test_romfs.py)")
     assert caps["binding"] in ("nimble", "unknown"), caps
     assert "max_peers" not in caps
     a = PM(max_peers=5)  # attached and active: NimBLE stored our IRK

@@ -39,6 +39,16 @@ mods = [(m, getattr(sys.modules[m], "__file__", "")) for m in sys.modules if m.s
 print("@@romfs:", len(mods), [m for m, f in mods if not f.startswith("/rom/lib/")])
 """
 
+CODE = """
+import sys
+%s
+import aioble_pm
+print("@@code:", aioble_pm.capabilities()["code"], aioble_pm.__file__)
+"""
+MOUNT = """import vfs
+vfs.mount(vfs.VfsRom(open(%r, "rb").read()), "/rom")
+sys.path.insert(0, "/rom/lib")"""
+
 
 def _arch():
     out = mpharness.run(["-c", "import sys; print(sys.implementation._mpy >> 10 & 15)"]).stdout
@@ -67,6 +77,19 @@ def test_suite_case_runs_from_the_romfs_image(image, mod, func, tmp_path):
     assert "@@mptest:PASS" in out, out
     loaded, elsewhere = out.split("@@romfs:", 1)[1].strip().split(" ", 1)
     assert int(loaded) > 1 and elsewhere == "[]", "modules not from the image: " + out
+
+
+def test_capabilities_say_where_the_code_came_from(image, tmp_path):
+    """capabilities()["code"]: "py" from the repository, "mpy" from compiled files on the
+    file system (bytecode in RAM), "romfs" from the image (run in place)."""
+    mpy = tmp_path / "mpy"
+    romfs.compile_dir(romfs.find_mpy_cross(), os.path.join(mpharness.ROOT, "aioble_pm"),
+                      str(mpy / "aioble_pm"), _arch())
+    for setup, want in (("", "py"), ("sys.path.insert(0, %r)" % str(mpy), "mpy"), (MOUNT % image, "romfs")):
+        script = tmp_path / "code.py"
+        script.write_text(CODE % setup)
+        out = mpharness.run([str(script)], cwd=str(tmp_path)).stdout
+        assert "@@code: %s " % want in out, out
 
 
 def _tool(*args):
