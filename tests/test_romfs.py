@@ -29,10 +29,13 @@ CASES = [
     ("mp_gattc", "test_bonded_peer_reads_without_discovery_on_reconnect"),
 ]
 
+MOUNT = """import vfs
+vfs.mount(vfs.VfsRom(open(%r, "rb").read()), "/rom")
+sys.path.insert(0, "/rom/lib")"""
+
 WRAPPER = """
-import sys, vfs
-vfs.mount(vfs.VfsRom(open(%(image)r, "rb").read()), "/rom")
-sys.path.insert(0, "/rom/lib")
+import sys
+%(mount)s
 sys.argv[1:] = [%(mod)r, %(func)r]
 exec(open(%(mprun)r).read())  # ends with its marker line; sys.exit(1) on a failure
 mods = [(m, getattr(sys.modules[m], "__file__", "")) for m in sys.modules if m.split(".")[0] in ("aioble_pm", "aioble")]
@@ -45,9 +48,6 @@ import sys
 import aioble_pm
 print("@@code:", aioble_pm.capabilities()["code"], aioble_pm.__file__)
 """
-MOUNT = """import vfs
-vfs.mount(vfs.VfsRom(open(%r, "rb").read()), "/rom")
-sys.path.insert(0, "/rom/lib")"""
 
 
 def _arch():
@@ -69,7 +69,7 @@ def image(tmp_path_factory):
 @pytest.mark.parametrize("mod,func", CASES)
 def test_suite_case_runs_from_the_romfs_image(image, mod, func, tmp_path):
     script = tmp_path / "romrun.py"
-    script.write_text(WRAPPER % {"image": image, "mod": mod, "func": func,
+    script.write_text(WRAPPER % {"mount": MOUNT % image, "mod": mod, "func": func,
                                  "mprun": os.path.join(mpharness.LIB, "mprun.py")})
     out = mpharness.run([str(script)], cwd=str(tmp_path), timeout=180).stdout
     if "@@mptest:SKIP" in out:

@@ -9,8 +9,8 @@ Modules imported from a ROMFS run in place from flash: their bytecode and consta
 there, as frozen modules' do, so the heap holds only the objects, the qstrs and the code
 records (measured on the 32-bit unix port: the core takes about half the heap it takes
 from .mpy files on the file system; README, Benchmarks). No firmware build is needed where
-the stock firmware has ROMFS (MicroPython's PYBD-SF2/SF6, Arduino Portenta H7 and GIGA:
-NimBLE and a ROMFS partition); ESP32 needs firmware with MICROPY_VFS_ROM and a partition
+the stock firmware has ROMFS (in MicroPython's source, the PYBD-SF2/SF6, Arduino Portenta
+H7 and GIGA boards enable NimBLE and a ROMFS partition); ESP32 needs firmware with MICROPY_VFS_ROM and a partition
 table with a romfs partition.
 
 The image holds lib/aioble_pm/*.mpy (and lib/aioble/*.mpy with --aioble); MicroPython
