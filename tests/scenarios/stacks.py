@@ -25,6 +25,7 @@ BOARDS = os.path.join(HERE, "boards")
 REALSTACK = os.path.join(mpharness.ROOT, "tools", "realstack")
 ENV = "AIOBLE_PM_NIMBLE_MICROPYTHON"
 CCCD_ENV = "AIOBLE_PM_NIMBLE_CCCD_MICROPYTHON"  # the same build with native/aioble_pm_cccd
+ROMFS_ENV = "AIOBLE_PM_ROMFS"  # 1: boards import the package from a ROMFS image
 sys.path.insert(0, REALSTACK)
 sys.path.insert(0, os.path.join(mpharness.TESTS, "blesim"))
 import bed  # noqa: E402
@@ -91,6 +92,8 @@ class Stack:
         cmd = [exe, script] + list(args)
         if aioble:  # an unmodified aioble app: trace aioble's dispatcher, then run it
             cmd = [exe, os.path.join(BOARDS, "traced.py"), script] + list(args)
+        if os.environ.get(ROMFS_ENV):  # the package (and aioble) from a ROMFS image
+            cmd[1:1] = [os.path.join(BOARDS, "romfs_boot.py"), romfs_image(exe)]
         proc = subprocess.Popen(cmd, cwd=self.board_dir(i), env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         b = Board(self, name, proc, trace)
@@ -178,6 +181,29 @@ class NimbleStack(Stack):
     def __exit__(self, *exc):
         self.stop_all()
         self.bed.down()
+
+
+_images = {}
+
+
+def romfs_image(exe):
+    """A ROMFS image of aioble_pm and aioble (tools/romfs.py) for exe's architecture,
+    built once per run: with AIOBLE_PM_ROMFS=1 every board imports them from it."""
+    if exe not in _images:
+        out = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy >> 10 & 15)"],
+                             capture_output=True, text=True).stdout.split()
+        arch = {"1": "x86", "2": "x64"}.get(out[-1] if out else "")
+        if arch is None:
+            raise RuntimeError("%s: neither x86 nor x64, no ROMFS image built" % exe)
+        sys.path.insert(0, os.path.join(mpharness.ROOT, "tools"))
+        import romfs
+
+        d = aioble_dir()
+        path = os.path.join(tempfile.mkdtemp(prefix="romfs-"), "pm.romfs")
+        with open(path, "wb") as f:
+            f.write(romfs.build(arch, os.path.join(d, "aioble") if d else None))
+        _images[exe] = path
+    return _images[exe]
 
 
 _shim = None
